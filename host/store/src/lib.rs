@@ -1,1 +1,52 @@
-//! placeholder
+//! weft's durable store: the event log, one ordered queue per subscription, the
+//! publishers' deduplication window and the error queues.
+//!
+//! # How it fits together
+//!
+//! [`Store`] keeps all queue, dedup and error-queue logic once, over the small
+//! transactional key-value [`Engine`] trait (redb by default). Readers (workers peeking
+//! at their queue) read snapshots directly. Every write goes through one writer
+//! thread that merges the requests of all callers into one transaction and one fsync
+//! (group commit), bounded by [`StoreConfig::max_batch`] events; while a commit is
+//! on its way to the disk the next batch gathers, so the commit rate follows the
+//! load instead of costing one fsync per event. A caller's future resolves only after
+//! the commit holding its request is durable.
+//!
+//! # Invariants
+//!
+//! - An event is written once, with a reference count; each matching queue holds a
+//!   reference. The event is deleted in the transaction that drops its last reference.
+//! - Completing a batch (removing inputs, adding outputs, recording failures) is one
+//!   transaction: a crash leaves either all of it or none of it.
+//! - Sequence numbers (events, queue entries, error records) are persisted counters
+//!   and never reused, so a consumer's position stays meaningful across restarts.
+//! - After a failed commit the store refuses everything: an fsync error may have lost
+//!   data the kernel already dropped, so retrying it would acknowledge writes that
+//!   are not on disk.
+//!
+//! # On-disk layout (format version 1)
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | `format`, `engine` | `1`, engine name |
+//! | `meta` | `next_event`, `q:QID`, `e:QID` | next event / queue / error sequence (u64 BE) |
+//! | `events` | event seq (u64 BE) | the event, encoded by the caller |
+//! | `refs` | event seq (u64 BE) | number of queues still holding it (u32 BE) |
+//! | `queue_names` | queue name (UTF-8) | queue id (u32 BE) |
+//! | `queues` | queue id (u32 BE) + seq (u64 BE) | event seq (u64 BE) |
+//! | `dedup` | publisher's dedup key | time accepted (ms, u64 BE) + event seq |
+//! | `dedup_by_time` | time (ms, u64 BE) + dedup key | empty |
+//! | `errors` | queue id (u32 BE) + error seq (u64 BE) | error record, encoded by the caller |
+
+mod engine;
+mod error;
+mod keys;
+mod redb_engine;
+mod store;
+mod writer;
+
+pub use engine::{Engine, Entry, ReadTxn, Table, WriteTxn};
+pub use error::Error;
+pub use keys::QueueId;
+pub use redb_engine::Redb;
+pub use store::{Completion, Delivery, FORMAT_VERSION, NewEvent, Store, StoreConfig};

@@ -1,0 +1,85 @@
+//! The small transactional, ordered key-value interface an engine implements.
+//!
+//! Everything weft knows about queues, deduplication and error records lives once,
+//! above this trait, in [`crate::Store`]; an engine only stores bytes under bytes in a
+//! few named tables, reads a consistent snapshot, and commits atomically and durably.
+
+use crate::Error;
+
+/// The tables of the on-disk layout (see the crate docs for what each key holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    Meta,
+    Events,
+    Queues,
+    QueueNames,
+    Dedup,
+    DedupByTime,
+    Errors,
+    Refs,
+}
+
+impl Table {
+    pub const ALL: [Table; 8] = [
+        Table::Meta,
+        Table::Events,
+        Table::Queues,
+        Table::QueueNames,
+        Table::Dedup,
+        Table::DedupByTime,
+        Table::Errors,
+        Table::Refs,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Events => "events",
+            Table::Queues => "queues",
+            Table::QueueNames => "queue_names",
+            Table::Dedup => "dedup",
+            Table::DedupByTime => "dedup_by_time",
+            Table::Errors => "errors",
+            Table::Refs => "refs",
+        }
+    }
+}
+
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Reads within one consistent view.
+pub trait ReadTxn {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+    /// Up to `limit` entries with `start <= key < end`, in key order.
+    fn range(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, Error>;
+    /// The greatest entry with `start <= key < end`.
+    fn last(&self, table: Table, start: &[u8], end: &[u8]) -> Result<Option<Entry>, Error>;
+}
+
+/// Reads and writes within one transaction.
+pub trait WriteTxn: ReadTxn {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), Error>;
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<(), Error>;
+}
+
+/// A storage engine: snapshots for readers, one writer at a time.
+pub trait Engine: Send + Sync + 'static {
+    fn read(&self) -> Result<Box<dyn ReadTxn + '_>, Error>;
+
+    /// Runs `f` in one write transaction and commits it. When this returns `Ok`, the
+    /// transaction is on disk (fsynced) if `durable`; if `f` fails, nothing is written.
+    fn write(
+        &self,
+        durable: bool,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), Error>,
+    ) -> Result<(), Error>;
+
+    /// A short name for logs and the format record.
+    fn name(&self) -> &'static str;
+}

@@ -1,0 +1,40 @@
+//! Key encodings. Integers are big-endian so that byte order is numeric order.
+
+pub type QueueId = u32;
+
+pub fn u64_be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+pub fn read_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+pub fn read_u32(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?))
+}
+
+/// `[queue id][seq]`: one queue's entries are contiguous and in order.
+pub fn queued(queue: QueueId, seq: u64) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..4].copy_from_slice(&queue.to_be_bytes());
+    k[4..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The key range `[start, end)` holding all of one queue's entries.
+pub fn queue_range(queue: QueueId) -> ([u8; 12], [u8; 12]) {
+    (queued(queue, 0), queued(queue.wrapping_add(1), 0))
+}
+
+pub fn queue_counter(kind: &str, queue: QueueId) -> Vec<u8> {
+    format!("{kind}:{queue}").into_bytes()
+}
+
+/// `[time ms][dedup key]`: dedup records in expiry order.
+pub fn dedup_by_time(time_ms: u64, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + key.len());
+    k.extend_from_slice(&time_ms.to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}

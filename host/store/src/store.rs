@@ -1,0 +1,306 @@
+//! The store's public face: what the core asks of it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::engine::{Engine, Table};
+use crate::keys::{self, QueueId};
+use crate::writer::{Op, Reply, Writer};
+use crate::{Error, Redb};
+
+/// The on-disk format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The database file.
+    pub path: PathBuf,
+    /// `true`: every commit is fsynced before anyone is told it succeeded.
+    pub durable: bool,
+    /// Most events (appended, consumed or emitted) merged into one commit.
+    pub max_batch: usize,
+    /// How long the writer waits for more requests after the first, before
+    /// committing. Zero is usually right: requests arriving during an fsync are
+    /// merged into the next commit anyway.
+    pub max_delay: Duration,
+    /// How long a publisher's `(source, id)` is remembered; zero disables deduplication.
+    pub dedup_window: Duration,
+    /// Requests that may wait for the writer before callers are held back.
+    pub queue_capacity: usize,
+}
+
+impl StoreConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            durable: true,
+            max_batch: 1024,
+            max_delay: Duration::ZERO,
+            dedup_window: Duration::from_secs(24 * 3600),
+            queue_capacity: 4096,
+        }
+    }
+}
+
+/// An event to store, with the queues that should hold it.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The publisher's dedup key; `None` skips deduplication (e.g. processor outputs,
+    /// whose ids are derived and whose inputs are consumed in the same transaction).
+    pub dedup: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub queues: Vec<QueueId>,
+}
+
+/// Everything one worker's batch changed, committed as one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Completion {
+    pub queue: QueueId,
+    /// Queue sequence numbers handled (successfully or not) and so removed.
+    pub consumed: Vec<u64>,
+    /// What the handling produced.
+    pub outputs: Vec<NewEvent>,
+    /// Error records for inputs that failed for good, written to this queue's error queue.
+    pub failed: Vec<Vec<u8>>,
+}
+
+/// One queued event, as a worker sees it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Arc<dyn Engine>,
+    pub(crate) queues: RwLock<HashMap<String, QueueId>>,
+    pub(crate) depths: Arc<RwLock<HashMap<QueueId, Arc<AtomicU64>>>>,
+    writer: Writer,
+}
+
+impl Store {
+    /// Opens (or creates) the store with the default engine, redb.
+    pub fn open(config: StoreConfig) -> Result<Self, Error> {
+        if let Some(dir) = config.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Open {
+                path: config.path.clone(),
+                reason: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let engine = Arc::new(Redb::open(&config.path)?);
+        Self::with_engine(engine, config)
+    }
+
+    /// Opens the store over any engine (the sled comparison, tests).
+    pub fn with_engine(engine: Arc<dyn Engine>, config: StoreConfig) -> Result<Self, Error> {
+        check_format(engine.as_ref(), &config.path)?;
+        let (queues, depths) = load_queues(engine.as_ref())?;
+        let depths = Arc::new(RwLock::new(depths));
+        let writer = Writer::start(engine.clone(), &config, depths.clone())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                queues: RwLock::new(queues),
+                depths,
+                writer,
+            }),
+        })
+    }
+
+    /// The queue named `name`, created empty if it does not exist yet.
+    pub async fn queue(&self, name: &str) -> Result<QueueId, Error> {
+        if let Some(id) = self.queue_id(name) {
+            return Ok(id);
+        }
+        let reply = self
+            .inner
+            .writer
+            .call(Op::CreateQueue(name.to_owned()))
+            .await?;
+        let Reply::Queue(id) = reply else {
+            return Err(Error::Engine("writer answered out of turn".into()));
+        };
+        self.inner
+            .queues
+            .write()
+            .map_err(poisoned)?
+            .insert(name.to_owned(), id);
+        self.depth_counter(id);
+        Ok(id)
+    }
+
+    pub fn queue_id(&self, name: &str) -> Option<QueueId> {
+        self.inner.queues.read().ok()?.get(name).copied()
+    }
+
+    pub fn queue_names(&self) -> Vec<(String, QueueId)> {
+        self.inner
+            .queues
+            .read()
+            .map(|q| q.iter().map(|(n, id)| (n.clone(), *id)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Stores events durably. For each, `true` if stored, `false` if it was a
+    /// duplicate of one accepted within the dedup window (and so stored once already).
+    pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<bool>, Error> {
+        match self.inner.writer.call(Op::Append(events)).await? {
+            Reply::Appended(stored) => Ok(stored),
+            _ => Err(Error::Engine("writer answered out of turn".into())),
+        }
+    }
+
+    /// Commits one worker's batch: inputs removed, outputs stored, failures recorded.
+    pub async fn complete(&self, completion: Completion) -> Result<(), Error> {
+        self.inner
+            .writer
+            .call(Op::Complete(completion))
+            .await
+            .map(|_| ())
+    }
+
+    /// Up to `max` events at the head of a queue, in order. Reads a snapshot, so it
+    /// never waits for the writer.
+    pub fn peek(&self, queue: QueueId, max: usize) -> Result<Vec<Delivery>, Error> {
+        let read = self.inner.engine.read()?;
+        let (start, end) = keys::queue_range(queue);
+        let entries = read.range(Table::Queues, &start, &end, max)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            let seq = k
+                .get(4..)
+                .and_then(keys::read_u64)
+                .ok_or(corrupt("queues"))?;
+            let event = keys::read_u64(&v).ok_or(corrupt("queues"))?;
+            let payload = read
+                .get(Table::Events, &keys::u64_be(event))?
+                .ok_or_else(|| Error::Corrupt {
+                    table: "events",
+                    reason: format!("queue entry {seq} points at missing event {event}"),
+                })?;
+            out.push(Delivery { seq, payload });
+        }
+        Ok(out)
+    }
+
+    /// Events waiting in a queue.
+    pub fn depth(&self, queue: QueueId) -> u64 {
+        self.depth_counter(queue).load(Ordering::Relaxed)
+    }
+
+    /// Up to `max` error records of a queue, oldest first, with their sequence numbers.
+    pub fn errors(&self, queue: QueueId, max: usize) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        let read = self.inner.engine.read()?;
+        let (start, end) = keys::queue_range(queue);
+        read.range(Table::Errors, &start, &end, max)?
+            .into_iter()
+            .map(|(k, v)| {
+                let seq = k
+                    .get(4..)
+                    .and_then(keys::read_u64)
+                    .ok_or(corrupt("errors"))?;
+                Ok((seq, v))
+            })
+            .collect()
+    }
+
+    /// Waits until everything sent before is committed, then stops the writer.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.inner.writer.close().await
+    }
+
+    pub fn engine_name(&self) -> &'static str {
+        self.inner.engine.name()
+    }
+
+    pub(crate) fn depth_counter(&self, queue: QueueId) -> Arc<AtomicU64> {
+        depth_counter(&self.inner.depths, queue)
+    }
+}
+
+pub(crate) fn depth_counter(
+    depths: &RwLock<HashMap<QueueId, Arc<AtomicU64>>>,
+    queue: QueueId,
+) -> Arc<AtomicU64> {
+    if let Some(c) = depths.read().ok().and_then(|d| d.get(&queue).cloned()) {
+        return c;
+    }
+    match depths.write() {
+        Ok(mut d) => d.entry(queue).or_default().clone(),
+        Err(_) => Arc::default(),
+    }
+}
+
+fn corrupt(table: &'static str) -> Error {
+    Error::Corrupt {
+        table,
+        reason: "key or value has the wrong length".into(),
+    }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::Engine("a store lock was poisoned by a panic".into())
+}
+
+/// Writes the format record into a new store, or checks the one found.
+fn check_format(engine: &dyn Engine, path: &Path) -> Result<(), Error> {
+    let read = engine.read()?;
+    let found = read.get(Table::Meta, b"format")?;
+    let found_engine = read.get(Table::Meta, b"engine")?;
+    drop(read);
+    match (found, found_engine) {
+        (None, _) => engine.write(true, &mut |w| {
+            w.put(
+                Table::Meta,
+                b"format",
+                FORMAT_VERSION.to_string().as_bytes(),
+            )?;
+            w.put(Table::Meta, b"engine", engine.name().as_bytes())
+        }),
+        (Some(v), e) => {
+            let v = String::from_utf8_lossy(&v).into_owned();
+            if v != FORMAT_VERSION.to_string() {
+                return Err(Error::Format {
+                    path: path.to_owned(),
+                    found: v,
+                    expected: FORMAT_VERSION,
+                });
+            }
+            let e = e.map(|e| String::from_utf8_lossy(&e).into_owned());
+            match e {
+                Some(e) if e != engine.name() => Err(Error::WrongEngine {
+                    path: path.to_owned(),
+                    found: e,
+                    expected: engine.name().to_owned(),
+                }),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+type Queues = (HashMap<String, QueueId>, HashMap<QueueId, Arc<AtomicU64>>);
+
+/// Reads the queue names and counts each queue's entries (its depth).
+fn load_queues(engine: &dyn Engine) -> Result<Queues, Error> {
+    let read = engine.read()?;
+    let mut names = HashMap::new();
+    let mut depths = HashMap::new();
+    for (k, v) in read.range(Table::QueueNames, &[], &[0xff; 1024], usize::MAX)? {
+        let name = String::from_utf8(k).map_err(|_| corrupt("queue_names"))?;
+        let id = keys::read_u32(&v).ok_or(corrupt("queue_names"))?;
+        let (start, end) = keys::queue_range(id);
+        let depth = read.range(Table::Queues, &start, &end, usize::MAX)?.len();
+        names.insert(name, id);
+        depths.insert(id, Arc::new(AtomicU64::new(depth as u64)));
+    }
+    Ok((names, depths))
+}

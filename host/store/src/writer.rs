@@ -1,0 +1,445 @@
+//! The one writer: group commit for every caller.
+//!
+//! Callers send requests over a bounded channel and wait on a one-shot reply. The
+//! writer takes the first request, gathers what else is waiting (up to
+//! `max_batch` events, waiting at most `max_delay` for more), applies them all in one
+//! transaction, commits it (fsync), then answers everyone. While it commits, new
+//! requests queue up for the next round, so under load one fsync covers many callers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+
+use crate::Error;
+use crate::engine::{Engine, Table, WriteTxn};
+use crate::keys::{self, QueueId};
+use crate::store::{Completion, NewEvent, StoreConfig};
+
+pub(crate) enum Op {
+    CreateQueue(String),
+    Append(Vec<NewEvent>),
+    Complete(Completion),
+}
+
+impl Op {
+    fn weight(&self) -> usize {
+        match self {
+            Op::CreateQueue(_) => 1,
+            Op::Append(events) => events.len().max(1),
+            Op::Complete(c) => (c.consumed.len() + c.outputs.len() + c.failed.len()).max(1),
+        }
+    }
+}
+
+pub(crate) enum Reply {
+    Queue(QueueId),
+    Appended(Vec<bool>),
+    Done,
+}
+
+type ReplyTx = oneshot::Sender<Result<Reply, Error>>;
+
+enum Msg {
+    Request(Op, ReplyTx),
+    Close(oneshot::Sender<()>),
+}
+
+type Depths = Arc<RwLock<HashMap<QueueId, Arc<AtomicU64>>>>;
+
+pub(crate) struct Writer {
+    tx: flume::Sender<Msg>,
+    failed: Arc<Mutex<Option<String>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    pub(crate) fn start(
+        engine: Arc<dyn Engine>,
+        config: &StoreConfig,
+        depths: Depths,
+    ) -> Result<Self, Error> {
+        let (tx, rx) = flume::bounded(config.queue_capacity.max(1));
+        let failed = Arc::new(Mutex::new(None));
+        let state = State::load(engine.as_ref(), config)?;
+        let mut worker = Worker {
+            engine,
+            rx,
+            state,
+            depths,
+            failed: failed.clone(),
+            durable: config.durable,
+            max_batch: config.max_batch.max(1),
+            max_delay: config.max_delay,
+        };
+        let thread = std::thread::Builder::new()
+            .name("weft-store-writer".into())
+            .spawn(move || worker.run())
+            .map_err(|e| Error::Engine(format!("cannot start the store's writer thread: {e}")))?;
+        Ok(Self {
+            tx,
+            failed,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub(crate) async fn call(&self, op: Op) -> Result<Reply, Error> {
+        if let Some(reason) = self.failed.lock().ok().and_then(|f| f.clone()) {
+            return Err(Error::Failed(reason));
+        }
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send_async(Msg::Request(op, reply))
+            .await
+            .map_err(|_| Error::Closed)?;
+        wait.await.map_err(|_| Error::Closed)?
+    }
+
+    pub(crate) async fn close(&self) -> Result<(), Error> {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send_async(Msg::Close(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        Ok(())
+    }
+}
+
+/// Counters the writer owns; only it allocates sequence numbers.
+struct State {
+    next_event: u64,
+    next_queue: QueueId,
+    queue_next: HashMap<QueueId, u64>,
+    error_next: HashMap<QueueId, u64>,
+    dirty: HashSet<Vec<u8>>,
+    dedup_window: Duration,
+    last_expiry: Instant,
+}
+
+impl State {
+    fn load(engine: &dyn Engine, config: &StoreConfig) -> Result<Self, Error> {
+        let read = engine.read()?;
+        let counter = |k: &[u8]| -> Result<u64, Error> {
+            Ok(read
+                .get(Table::Meta, k)?
+                .and_then(|v| keys::read_u64(&v))
+                .unwrap_or(0))
+        };
+        Ok(Self {
+            next_event: counter(b"next_event")?,
+            next_queue: u32::try_from(counter(b"next_queue")?).unwrap_or(u32::MAX),
+            queue_next: HashMap::new(),
+            error_next: HashMap::new(),
+            dirty: HashSet::new(),
+            dedup_window: config.dedup_window,
+            last_expiry: Instant::now(),
+        })
+    }
+
+    fn next(
+        w: &mut dyn WriteTxn,
+        map: &mut HashMap<QueueId, u64>,
+        dirty: &mut HashSet<Vec<u8>>,
+        kind: &str,
+        queue: QueueId,
+    ) -> Result<u64, Error> {
+        let key = keys::queue_counter(kind, queue);
+        let next = match map.get(&queue) {
+            Some(n) => *n,
+            None => w
+                .get(Table::Meta, &key)?
+                .and_then(|v| keys::read_u64(&v))
+                .unwrap_or(0),
+        };
+        map.insert(queue, next + 1);
+        dirty.insert(key);
+        Ok(next)
+    }
+
+    fn persist(&mut self, w: &mut dyn WriteTxn) -> Result<(), Error> {
+        w.put(Table::Meta, b"next_event", &keys::u64_be(self.next_event))?;
+        w.put(
+            Table::Meta,
+            b"next_queue",
+            &keys::u64_be(self.next_queue.into()),
+        )?;
+        for key in self.dirty.drain() {
+            let text = String::from_utf8_lossy(&key).into_owned();
+            let (kind, id) = text.split_once(':').unwrap_or(("", ""));
+            let id: QueueId = id.parse().unwrap_or(0);
+            let map = if kind == "q" {
+                &self.queue_next
+            } else {
+                &self.error_next
+            };
+            if let Some(n) = map.get(&id) {
+                w.put(Table::Meta, &key, &keys::u64_be(*n))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Worker {
+    engine: Arc<dyn Engine>,
+    rx: flume::Receiver<Msg>,
+    state: State,
+    depths: Depths,
+    failed: Arc<Mutex<Option<String>>>,
+    durable: bool,
+    max_batch: usize,
+    max_delay: Duration,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        while let Ok(first) = self.rx.recv() {
+            let (batch, close) = self.gather(first);
+            if !batch.is_empty() {
+                self.commit(batch);
+            }
+            if let Some(done) = close {
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+
+    /// The first message plus whatever else is waiting, bounded by count and time.
+    fn gather(&self, first: Msg) -> (Vec<(Op, ReplyTx)>, Option<oneshot::Sender<()>>) {
+        let mut batch = Vec::new();
+        let mut weight = 0;
+        let deadline = Instant::now() + self.max_delay;
+        let mut next = Some(first);
+        loop {
+            match next.take() {
+                Some(Msg::Request(op, reply)) => {
+                    weight += op.weight();
+                    batch.push((op, reply));
+                }
+                Some(Msg::Close(done)) => return (batch, Some(done)),
+                None => {}
+            }
+            if weight >= self.max_batch {
+                return (batch, None);
+            }
+            next = match self.rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(flume::TryRecvError::Disconnected) => return (batch, None),
+                Err(flume::TryRecvError::Empty) if Instant::now() < deadline => {
+                    match self.rx.recv_deadline(deadline) {
+                        Ok(m) => Some(m),
+                        Err(_) => return (batch, None),
+                    }
+                }
+                Err(flume::TryRecvError::Empty) => return (batch, None),
+            };
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<(Op, ReplyTx)>) {
+        if let Some(reason) = self.failed.lock().ok().and_then(|f| f.clone()) {
+            for (_, reply) in batch {
+                let _ = reply.send(Err(Error::Failed(reason.clone())));
+            }
+            return;
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut deltas: HashMap<QueueId, i64> = HashMap::new();
+        let mut applied = false;
+        let now = now_ms();
+        let expire = !self.state.dedup_window.is_zero()
+            && self.state.last_expiry.elapsed() > Duration::from_secs(10);
+        let state = &mut self.state;
+        let result = self.engine.write(self.durable, &mut |w| {
+            replies.clear();
+            deltas.clear();
+            for (op, _) in &batch {
+                replies.push(apply(w, state, op, now, &mut deltas)?);
+            }
+            if expire {
+                expire_dedup(w, now.saturating_sub(state.dedup_window.as_millis() as u64))?;
+            }
+            state.persist(w)?;
+            applied = true;
+            Ok(())
+        });
+        if expire {
+            self.state.last_expiry = Instant::now();
+        }
+        match result {
+            Ok(()) => {
+                for (queue, delta) in deltas {
+                    let counter = crate::store::depth_counter(&self.depths, queue);
+                    if delta >= 0 {
+                        counter.fetch_add(delta as u64, Ordering::Relaxed);
+                    } else {
+                        counter.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+                    }
+                }
+                for ((_, reply), r) in batch.into_iter().zip(replies) {
+                    let _ = reply.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                if applied {
+                    // The commit itself failed (an fsync error, a full disk): what the
+                    // kernel dropped cannot be known, so stop acknowledging anything.
+                    tracing::error!(error = %e, "store commit failed; refusing all further writes");
+                    if let Ok(mut f) = self.failed.lock() {
+                        *f = Some(e.to_string());
+                    }
+                }
+                // Counters may have advanced inside the aborted transaction; reload them.
+                if let Ok(read) = self.engine.read() {
+                    let reload = |k: &[u8]| {
+                        read.get(Table::Meta, k)
+                            .ok()
+                            .flatten()
+                            .and_then(|v| keys::read_u64(&v))
+                            .unwrap_or(0)
+                    };
+                    self.state.next_event = reload(b"next_event");
+                    self.state.next_queue = u32::try_from(reload(b"next_queue")).unwrap_or(0);
+                }
+                self.state.queue_next.clear();
+                self.state.error_next.clear();
+                self.state.dirty.clear();
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn apply(
+    w: &mut dyn WriteTxn,
+    state: &mut State,
+    op: &Op,
+    now: u64,
+    deltas: &mut HashMap<QueueId, i64>,
+) -> Result<Reply, Error> {
+    match op {
+        Op::CreateQueue(name) => {
+            if let Some(id) = w.get(Table::QueueNames, name.as_bytes())? {
+                return keys::read_u32(&id).map(Reply::Queue).ok_or(Error::Corrupt {
+                    table: "queue_names",
+                    reason: format!("queue `{name}` has a malformed id"),
+                });
+            }
+            let id = state.next_queue;
+            state.next_queue = state.next_queue.saturating_add(1);
+            w.put(Table::QueueNames, name.as_bytes(), &id.to_be_bytes())?;
+            Ok(Reply::Queue(id))
+        }
+        Op::Append(events) => {
+            let mut stored = Vec::with_capacity(events.len());
+            for event in events {
+                stored.push(append(w, state, event, now, deltas)?);
+            }
+            Ok(Reply::Appended(stored))
+        }
+        Op::Complete(c) => {
+            for seq in &c.consumed {
+                let key = keys::queued(c.queue, *seq);
+                if let Some(v) = w.get(Table::Queues, &key)? {
+                    w.delete(Table::Queues, &key)?;
+                    *deltas.entry(c.queue).or_default() -= 1;
+                    if let Some(event) = keys::read_u64(&v) {
+                        release(w, event)?;
+                    }
+                }
+            }
+            for event in &c.outputs {
+                append(w, state, event, now, deltas)?;
+            }
+            for record in &c.failed {
+                let seq = State::next(w, &mut state.error_next, &mut state.dirty, "e", c.queue)?;
+                w.put(Table::Errors, &keys::queued(c.queue, seq), record)?;
+            }
+            Ok(Reply::Done)
+        }
+    }
+}
+
+/// Stores one event and its queue references; `false` if it was a duplicate.
+fn append(
+    w: &mut dyn WriteTxn,
+    state: &mut State,
+    event: &NewEvent,
+    now: u64,
+    deltas: &mut HashMap<QueueId, i64>,
+) -> Result<bool, Error> {
+    let window = state.dedup_window.as_millis() as u64;
+    let dedup = event.dedup.as_ref().filter(|_| window > 0);
+    if let Some(key) = dedup
+        && let Some(seen) = w.get(Table::Dedup, key)?
+    {
+        let at = keys::read_u64(&seen).unwrap_or(0);
+        if now.saturating_sub(at) < window {
+            return Ok(false);
+        }
+        w.delete(Table::DedupByTime, &keys::dedup_by_time(at, key))?;
+    }
+    let seq = state.next_event;
+    state.next_event += 1;
+    if !event.queues.is_empty() {
+        let seq_key = keys::u64_be(seq);
+        w.put(Table::Events, &seq_key, &event.payload)?;
+        let refs = u32::try_from(event.queues.len()).unwrap_or(u32::MAX);
+        w.put(Table::Refs, &seq_key, &refs.to_be_bytes())?;
+        for queue in &event.queues {
+            let qseq = State::next(w, &mut state.queue_next, &mut state.dirty, "q", *queue)?;
+            w.put(Table::Queues, &keys::queued(*queue, qseq), &seq_key)?;
+            *deltas.entry(*queue).or_default() += 1;
+        }
+    }
+    if let Some(key) = dedup {
+        let mut v = keys::u64_be(now).to_vec();
+        v.extend_from_slice(&keys::u64_be(seq));
+        w.put(Table::Dedup, key, &v)?;
+        w.put(Table::DedupByTime, &keys::dedup_by_time(now, key), &[])?;
+    }
+    Ok(true)
+}
+
+/// Drops one queue's reference to an event, deleting the event with the last one.
+fn release(w: &mut dyn WriteTxn, event: u64) -> Result<(), Error> {
+    let key = keys::u64_be(event);
+    let refs = w
+        .get(Table::Refs, &key)?
+        .and_then(|v| keys::read_u32(&v))
+        .unwrap_or(1);
+    if refs <= 1 {
+        w.delete(Table::Events, &key)?;
+        w.delete(Table::Refs, &key)
+    } else {
+        w.put(Table::Refs, &key, &(refs - 1).to_be_bytes())
+    }
+}
+
+/// Forgets publishers' dedup keys older than the window, a bounded number per commit.
+fn expire_dedup(w: &mut dyn WriteTxn, before_ms: u64) -> Result<(), Error> {
+    let end = keys::u64_be(before_ms);
+    for (k, _) in w.range(Table::DedupByTime, &[], &end, 10_000)? {
+        w.delete(Table::DedupByTime, &k)?;
+        if let Some(key) = k.get(8..) {
+            w.delete(Table::Dedup, key)?;
+        }
+    }
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
