@@ -1,0 +1,142 @@
+//! The hub: where every event enters the core, whatever its source (HTTP ingest,
+//! a processor's output, later connectors and the mesh). It routes, stores durably,
+//! wakes the subscribed workers and shows the event to live taps.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, broadcast};
+use weft_store::{NewEvent, QueueId, Store};
+
+use crate::route::{Route, Routes};
+use crate::{Event, Patterns, Topic};
+
+/// How many events a slow `tap` viewer may fall behind before it skips some.
+const TAP_BUFFER: usize = 4096;
+
+/// The answer to one published event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: String,
+    /// `true` if the same `(source, id)` was accepted within the dedup window and
+    /// this copy was not stored again.
+    pub duplicate: bool,
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    routes: Routes,
+    wakers: Mutex<HashMap<QueueId, Arc<Notify>>>,
+    tap: broadcast::Sender<Arc<Event>>,
+}
+
+impl Hub {
+    pub fn new(store: Store) -> Self {
+        let (tap, _) = broadcast::channel(TAP_BUFFER);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                routes: Routes::default(),
+                wakers: Mutex::new(HashMap::new()),
+                tap,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Creates (or finds) the durable queue of subscription `name` and routes
+    /// matching events to it from now on.
+    pub async fn subscribe(
+        &self,
+        name: &str,
+        patterns: Patterns,
+    ) -> Result<QueueId, weft_store::Error> {
+        let queue = self.inner.store.queue(name).await?;
+        self.inner.routes.upsert(Route {
+            name: name.to_owned(),
+            patterns,
+            queue,
+        });
+        Ok(queue)
+    }
+
+    /// Stops routing to subscription `name`; its queue keeps what it holds.
+    pub fn unsubscribe(&self, name: &str) {
+        self.inner.routes.remove(name);
+    }
+
+    /// Routes and stores `events`; resolves once they are durable.
+    pub async fn publish(&self, events: Vec<Event>) -> Result<Vec<Accepted>, weft_store::Error> {
+        let staged: Vec<NewEvent> = events
+            .iter()
+            .map(|e| NewEvent {
+                dedup: Some(e.dedup_key()),
+                payload: e.encode(),
+                queues: self.queues_for(&e.topic),
+            })
+            .collect();
+        let woken: Vec<QueueId> = staged.iter().flat_map(|s| s.queues.clone()).collect();
+        let stored = self.inner.store.append(staged).await?;
+        self.wake(&woken);
+        let accepted = events
+            .into_iter()
+            .zip(stored)
+            .map(|(event, stored)| {
+                let accepted = Accepted {
+                    id: event.id.clone(),
+                    duplicate: !stored,
+                };
+                if stored {
+                    self.show(event);
+                }
+                accepted
+            })
+            .collect();
+        Ok(accepted)
+    }
+
+    pub fn queues_for(&self, topic: &str) -> Vec<QueueId> {
+        match Topic::parse(topic) {
+            Ok(t) => self.inner.routes.queues_for(&t),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The notifier a queue's worker waits on.
+    pub fn waker(&self, queue: QueueId) -> Arc<Notify> {
+        match self.inner.wakers.lock() {
+            Ok(mut w) => w.entry(queue).or_default().clone(),
+            Err(_) => Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn wake(&self, queues: &[QueueId]) {
+        for q in queues {
+            self.waker(*q).notify_one();
+        }
+    }
+
+    /// Shows an event to live taps (after it is durable).
+    pub fn show(&self, event: Event) {
+        if self.inner.tap.receiver_count() > 0 {
+            let _ = self.inner.tap.send(Arc::new(event));
+        }
+    }
+
+    /// A live view of every event accepted from now on; filter it by topic.
+    pub fn tap(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.tap.subscribe()
+    }
+
+    pub fn routes(&self) -> Arc<Vec<Route>> {
+        self.inner.routes.snapshot()
+    }
+}

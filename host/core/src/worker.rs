@@ -1,0 +1,315 @@
+//! A subscription's worker: takes batches from its queue in order, calls the
+//! handler, and commits outcomes, outputs and failures in one store transaction.
+//!
+//! Per event: outputs are committed with the input's removal; a `retry` stops the
+//! batch there (what came before is committed, the rest is delivered again after a
+//! backoff, so order holds); a `reject`, an output to an ungranted topic, or running
+//! out of attempts moves the event to the module's error queue. A failed call (a
+//! trap, a timeout) says nothing about which event caused it, so the batch is run
+//! again one event at a time and only the culprit is retried and, in the end,
+//! rejected.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use weft_store::{Completion, Delivery, NewEvent, QueueId};
+
+use crate::cloudevents;
+use crate::event::derived_id;
+use crate::failure::FailureRecord;
+use crate::handler::{CallError, Handler, Outcome};
+use crate::hub::Hub;
+use crate::retry::RetryPolicy;
+use crate::{Event, Patterns, Topic};
+
+/// How often an idle worker looks at its queue even without a wake-up.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+/// What a worker needs to know about its module.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub name: String,
+    pub subscribe: Patterns,
+    pub publish: Patterns,
+    pub batch_max: usize,
+    pub retry: RetryPolicy,
+}
+
+struct Attempts {
+    count: u32,
+    first: String,
+}
+
+pub struct Worker {
+    hub: Hub,
+    sub: Subscription,
+    queue: QueueId,
+    handler: Option<Box<dyn Handler>>,
+    attempts: HashMap<u64, Attempts>,
+    /// After a failed call, events up to this sequence number go one at a time.
+    single_until: Option<u64>,
+}
+
+impl Worker {
+    /// Subscribes `sub` (its queue collects from now on) and readies its worker.
+    pub async fn new(
+        hub: Hub,
+        sub: Subscription,
+        handler: Box<dyn Handler>,
+    ) -> Result<Self, weft_store::Error> {
+        let queue = hub.subscribe(&sub.name, sub.subscribe.clone()).await?;
+        Ok(Self {
+            hub,
+            sub,
+            queue,
+            handler: Some(handler),
+            attempts: HashMap::new(),
+            single_until: None,
+        })
+    }
+
+    /// Runs until `shutdown` turns true, finishing the batch in flight first.
+    /// Returns an error only when the store fails: per-event failures never stop it.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let waker = self.hub.waker(self.queue);
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let size = self.batch_size();
+            let batch = self.hub.store().peek(self.queue, size)?;
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = waker.notified() => {}
+                    _ = shutdown.changed() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+                continue;
+            }
+            if let Some(wait) = self.handle(batch).await? {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+
+    fn batch_size(&mut self) -> usize {
+        match self.single_until {
+            Some(until) => {
+                let head = self.hub.store().peek(self.queue, 1).ok();
+                let past = head
+                    .and_then(|h| h.first().map(|d| d.seq > until))
+                    .unwrap_or(true);
+                if past {
+                    self.single_until = None;
+                    self.sub.batch_max.max(1)
+                } else {
+                    1
+                }
+            }
+            None => self.sub.batch_max.max(1),
+        }
+    }
+
+    /// Handles one batch; returns how long to back off before the next.
+    async fn handle(&mut self, batch: Vec<Delivery>) -> anyhow::Result<Option<Duration>> {
+        let mut completion = Completion {
+            queue: self.queue,
+            ..Default::default()
+        };
+        let mut deliveries = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        for d in batch {
+            match Event::decode(&d.payload) {
+                Ok(e) => {
+                    deliveries.push(d);
+                    events.push(e);
+                }
+                Err(e) => {
+                    tracing::error!(module = %self.sub.name, seq = d.seq, error = %e, "unreadable stored event moved to the error queue");
+                    completion.consumed.push(d.seq);
+                    completion.failed.push(self.unreadable(&d, &e.to_string()));
+                }
+            }
+        }
+        let (events, result) = self.call(events).await?;
+        let outcomes = match result {
+            Ok(outcomes) if outcomes.len() == events.len() => outcomes,
+            Ok(outcomes) => {
+                let e = CallError::Other(format!(
+                    "returned {} outcomes for a batch of {} events; a processor must return exactly one per input",
+                    outcomes.len(),
+                    events.len()
+                ));
+                self.call_failed(&deliveries, e)
+            }
+            Err(e) => self.call_failed(&deliveries, e),
+        };
+        let mut wait = None;
+        let mut shown = Vec::new();
+        for ((d, event), outcome) in deliveries.iter().zip(&events).zip(outcomes) {
+            let outcome = match outcome {
+                Outcome::Emit(outputs) => match self.outputs(event, outputs) {
+                    Ok(outputs) => Ok(outputs),
+                    Err(reason) => Err(self.failure(event, &reason, 1)),
+                },
+                Outcome::Reject(reason) => Err(self.failure(event, &reason, 1)),
+                Outcome::Retry(reason) => match self.retry(d.seq, event, &reason) {
+                    Ok(backoff) => {
+                        wait = Some(backoff);
+                        break;
+                    }
+                    Err(record) => Err(*record),
+                },
+            };
+            completion.consumed.push(d.seq);
+            match outcome {
+                Ok(outputs) => {
+                    self.attempts.remove(&d.seq);
+                    for out in outputs {
+                        completion.outputs.push(NewEvent {
+                            dedup: None,
+                            payload: out.encode(),
+                            queues: self.hub.queues_for(&out.topic),
+                        });
+                        shown.push(out);
+                    }
+                }
+                Err(record) => {
+                    self.attempts.remove(&d.seq);
+                    tracing::warn!(module = %self.sub.name, id = %event.id, topic = %event.topic, reason = %record.reason, "event moved to the error queue");
+                    completion.failed.push(record.encode());
+                }
+            }
+        }
+        if !completion.consumed.is_empty() {
+            let woken: Vec<QueueId> = completion
+                .outputs
+                .iter()
+                .flat_map(|o| o.queues.clone())
+                .collect();
+            self.hub.store().complete(completion).await?;
+            self.hub.wake(&woken);
+            for out in shown {
+                self.hub.show(out);
+            }
+        }
+        Ok(wait)
+    }
+
+    /// Calls the handler off the async threads: a guest call may run for its whole
+    /// time budget.
+    async fn call(
+        &mut self,
+        events: Vec<Event>,
+    ) -> anyhow::Result<(Vec<Event>, Result<Vec<Outcome>, CallError>)> {
+        let Some(mut handler) = self.handler.take() else {
+            anyhow::bail!("worker for `{}` lost its handler", self.sub.name);
+        };
+        let (handler, events, result) = tokio::task::spawn_blocking(move || {
+            let result = handler.process(&events);
+            (handler, events, result)
+        })
+        .await?;
+        self.handler = Some(handler);
+        Ok((events, result))
+    }
+
+    /// A failed call: run a multi-event batch again one by one; a single event
+    /// counts it as one failed attempt.
+    fn call_failed(&mut self, deliveries: &[Delivery], e: CallError) -> Vec<Outcome> {
+        tracing::warn!(module = %self.sub.name, error = %e, batch = deliveries.len(), "call failed");
+        match deliveries {
+            [_] => vec![Outcome::Retry(e.to_string())],
+            _ => {
+                self.single_until = deliveries.last().map(|d| d.seq);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Checks and stamps a handler's outputs: granted topics only, derived ids.
+    fn outputs(&self, input: &Event, outputs: Vec<Event>) -> Result<Vec<Event>, String> {
+        let name = &self.sub.name;
+        outputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut out)| {
+                let topic = Topic::parse(&out.topic)
+                    .map_err(|e| format!("output {i} has an invalid topic: {e}"))?;
+                if !self.sub.publish.matches(&topic) {
+                    let granted: Vec<&str> = self.sub.publish.iter().map(|p| p.as_str()).collect();
+                    return Err(format!(
+                        "output {i} goes to topic `{topic}`, which module `{name}` may not publish to \
+                         (its manifest grants publish = {granted:?})"
+                    ));
+                }
+                if out.ty.is_empty() {
+                    return Err(format!("output {i} has an empty `type`; every CloudEvent needs one"));
+                }
+                out.id = derived_id(input, name, i);
+                if out.source.is_empty() {
+                    out.source = format!("/weft/modules/{name}");
+                }
+                Ok(out)
+            })
+            .collect()
+    }
+
+    /// Counts a failed attempt: the backoff before the next one, or, when the
+    /// attempts are used up, the record for the error queue.
+    fn retry(&mut self, seq: u64, event: &Event, reason: &str) -> Result<Duration, Box<FailureRecord>> {
+        let now = chrono::Utc::now().to_rfc3339();
+        let a = self.attempts.entry(seq).or_insert(Attempts {
+            count: 0,
+            first: now,
+        });
+        a.count += 1;
+        let (count, first) = (a.count, a.first.clone());
+        if count >= self.sub.retry.attempts {
+            let mut record = self.failure(event, reason, count);
+            record.reason = format!("gave up after {count} attempts: {reason}");
+            record.first_failure = first;
+            return Err(Box::new(record));
+        }
+        let backoff = self.sub.retry.backoff(count);
+        tracing::info!(module = %self.sub.name, id = %event.id, attempt = count, ?backoff, %reason, "will retry");
+        Ok(backoff)
+    }
+
+    fn failure(&self, event: &Event, reason: &str, attempts: u32) -> FailureRecord {
+        let now = chrono::Utc::now().to_rfc3339();
+        FailureRecord {
+            event: cloudevents::to_json(event),
+            topic: event.topic.clone(),
+            module: self.sub.name.clone(),
+            version: self
+                .handler
+                .as_ref()
+                .map(|h| h.version().to_owned())
+                .unwrap_or_default(),
+            reason: reason.to_owned(),
+            attempts,
+            first_failure: now.clone(),
+            last_failure: now,
+        }
+    }
+
+    fn unreadable(&self, d: &Delivery, error: &str) -> Vec<u8> {
+        let now = chrono::Utc::now().to_rfc3339();
+        FailureRecord {
+            event: serde_json::json!({ "stored_bytes": d.payload.len(), "seq": d.seq }),
+            topic: String::new(),
+            module: self.sub.name.clone(),
+            version: String::new(),
+            reason: error.to_owned(),
+            attempts: 0,
+            first_failure: now.clone(),
+            last_failure: now,
+        }
+        .encode()
+    }
+}

@@ -1,0 +1,130 @@
+//! The modules folder: `NAME.wasm` with `NAME.toml` beside it.
+//!
+//! Every file is checked before it is trusted: a strict name, a regular file (no
+//! symlinks out of the folder, no FIFOs or devices), a size cap, and a manifest.
+//! A bad module is refused with the file and the reason; the others load.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::engine::Runtime;
+use crate::manifest::{Defaults, Manifest};
+use crate::module::Module;
+
+/// Largest `.wasm` accepted (interpreted guests with their runtime are ~20 MiB).
+pub const MAX_MODULE_BYTES: u64 = 128 * 1024 * 1024;
+/// Largest manifest accepted.
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+/// A module file refused, and why.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.file.display(), self.reason)
+    }
+}
+
+/// Loads every module of `dir`: the good ones, and the reasons for the others.
+pub fn load_dir(
+    runtime: &Runtime,
+    dir: &Path,
+    defaults: &Defaults,
+) -> (Vec<Arc<Module>>, Vec<Refused>) {
+    let mut loaded = Vec::new();
+    let mut refused = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            refused.push(Refused {
+                file: dir.to_owned(),
+                reason: format!("cannot be read as the modules folder: {e}"),
+            });
+            return (loaded, refused);
+        }
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for path in &files {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("wasm") => match load_file(runtime, path, defaults) {
+                Ok(m) => loaded.push(Arc::new(m)),
+                Err(reason) => refused.push(Refused {
+                    file: path.clone(),
+                    reason,
+                }),
+            },
+            Some("toml") if !path.with_extension("wasm").exists() => refused.push(Refused {
+                file: path.clone(),
+                reason: "is a manifest without its module: put the matching .wasm beside it".into(),
+            }),
+            _ => {}
+        }
+    }
+    (loaded, refused)
+}
+
+/// Loads one `NAME.wasm` with its `NAME.toml`.
+pub fn load_file(runtime: &Runtime, wasm: &Path, defaults: &Defaults) -> Result<Module, String> {
+    let name = module_name(wasm)?;
+    let bytes = read_regular(wasm, MAX_MODULE_BYTES)?;
+    let manifest_path = wasm.with_extension("toml");
+    if !manifest_path.exists() {
+        return Err(format!(
+            "has no manifest: write {} beside it (subscribe, publish, limits, config)",
+            manifest_path.display()
+        ));
+    }
+    let text = read_regular(&manifest_path, MAX_MANIFEST_BYTES)
+        .map_err(|reason| format!("has a manifest that {reason}"))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| format!("has a manifest {} that is not UTF-8", manifest_path.display()))?;
+    let manifest = Manifest::parse(&text, defaults).map_err(|e| {
+        format!(
+            "has an invalid manifest {}:\n  {}",
+            manifest_path.display(),
+            e.replace('\n', "\n  ")
+        )
+    })?;
+    Module::load(runtime, &name, &bytes, manifest)
+}
+
+/// Module names become queue names and, later, mesh consumer names: keep them plain.
+pub fn module_name(path: &Path) -> Result<String, String> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or("has a file name that is not UTF-8")?;
+    let valid = !stem.is_empty()
+        && stem.len() <= 64
+        && stem.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(stem.to_owned())
+    } else {
+        Err(format!(
+            "has an invalid module name `{stem}`: use 1 to 64 letters, digits, `-` and `_`, starting with a letter or digit"
+        ))
+    }
+}
+
+/// Reads a file only if it is a regular file (not a symlink, FIFO or device) under `max` bytes.
+fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if meta.file_type().is_symlink() {
+        return Err("is a symbolic link: copy the file into the modules folder instead".into());
+    }
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    if meta.len() > max {
+        return Err(format!("is {} bytes, over the limit of {max}", meta.len()));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))
+}
