@@ -25,4 +25,4 @@ pub use handler::{CallError, Handler, Outcome};
 pub use hub::{Accepted, Hub};
 pub use retry::RetryPolicy;
 pub use topic::{Pattern, Patterns, Topic, TopicError};
-pub use worker::{Subscription, Worker};
+pub use worker::{Subscription, Worker, stamp_outputs};

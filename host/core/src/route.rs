@@ -34,10 +34,7 @@ impl Routes {
     }
 
     pub fn snapshot(&self) -> Arc<Vec<Route>> {
-        self.table
-            .read()
-            .map(|t| t.clone())
-            .unwrap_or_default()
+        self.table.read().map(|t| t.clone()).unwrap_or_default()
     }
 
     /// Adds or replaces the route named `route.name`.

@@ -231,37 +231,18 @@ impl Worker {
         }
     }
 
-    /// Checks and stamps a handler's outputs: granted topics only, derived ids.
     fn outputs(&self, input: &Event, outputs: Vec<Event>) -> Result<Vec<Event>, String> {
-        let name = &self.sub.name;
-        outputs
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut out)| {
-                let topic = Topic::parse(&out.topic)
-                    .map_err(|e| format!("output {i} has an invalid topic: {e}"))?;
-                if !self.sub.publish.matches(&topic) {
-                    let granted: Vec<&str> = self.sub.publish.iter().map(|p| p.as_str()).collect();
-                    return Err(format!(
-                        "output {i} goes to topic `{topic}`, which module `{name}` may not publish to \
-                         (its manifest grants publish = {granted:?})"
-                    ));
-                }
-                if out.ty.is_empty() {
-                    return Err(format!("output {i} has an empty `type`; every CloudEvent needs one"));
-                }
-                out.id = derived_id(input, name, i);
-                if out.source.is_empty() {
-                    out.source = format!("/weft/modules/{name}");
-                }
-                Ok(out)
-            })
-            .collect()
+        stamp_outputs(&self.sub.name, &self.sub.publish, input, outputs)
     }
 
     /// Counts a failed attempt: the backoff before the next one, or, when the
     /// attempts are used up, the record for the error queue.
-    fn retry(&mut self, seq: u64, event: &Event, reason: &str) -> Result<Duration, Box<FailureRecord>> {
+    fn retry(
+        &mut self,
+        seq: u64,
+        event: &Event,
+        reason: &str,
+    ) -> Result<Duration, Box<FailureRecord>> {
         let now = chrono::Utc::now().to_rfc3339();
         let a = self.attempts.entry(seq).or_insert(Attempts {
             count: 0,
@@ -312,4 +293,38 @@ impl Worker {
         }
         .encode()
     }
+}
+
+/// Checks and stamps a module's outputs for one input: valid topics the manifest
+/// grants, a `type`, ids derived from the input and position, a default `source`.
+/// The error is the reason the input is rejected; nothing of it is published.
+pub fn stamp_outputs(
+    module: &str,
+    publish: &Patterns,
+    input: &Event,
+    outputs: Vec<Event>,
+) -> Result<Vec<Event>, String> {
+    outputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut out)| {
+            let topic = Topic::parse(&out.topic)
+                .map_err(|e| format!("output {i} has an invalid topic: {e}"))?;
+            if !publish.matches(&topic) {
+                let granted: Vec<&str> = publish.iter().map(|p| p.as_str()).collect();
+                return Err(format!(
+                    "output {i} goes to topic `{topic}`, which module `{module}` may not publish to \
+                     (its manifest grants publish = {granted:?})"
+                ));
+            }
+            if out.ty.is_empty() {
+                return Err(format!("output {i} has an empty `type`; every CloudEvent needs one"));
+            }
+            out.id = derived_id(input, module, i);
+            if out.source.is_empty() {
+                out.source = format!("/weft/modules/{module}");
+            }
+            Ok(out)
+        })
+        .collect()
 }

@@ -46,7 +46,10 @@ impl Runtime {
             .context("cannot start the epoch ticker thread")?;
         let cache_dir = cache_dir.into();
         std::fs::create_dir_all(&cache_dir).with_context(|| {
-            format!("cannot create the compile cache folder {}", cache_dir.display())
+            format!(
+                "cannot create the compile cache folder {}",
+                cache_dir.display()
+            )
         })?;
         Ok(Self {
             engine,
@@ -70,7 +73,9 @@ impl Runtime {
         if path.exists() {
             match self.load_cached(&path) {
                 Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!(file = %path.display(), error = %e, "unusable compile cache entry, compiling again"),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "unusable compile cache entry, compiling again")
+                }
             }
         }
         let component = Component::new(&self.engine, wasm)?;
@@ -88,8 +93,11 @@ impl Runtime {
     fn cache_path(&self, wasm: &[u8]) -> PathBuf {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
-        self.cache_dir
-            .join(format!("{}-{:016x}.cwasm", hex::encode(Sha256::digest(wasm)), h.finish()))
+        self.cache_dir.join(format!(
+            "{}-{:016x}.cwasm",
+            hex::encode(Sha256::digest(wasm)),
+            h.finish()
+        ))
     }
 
     #[allow(

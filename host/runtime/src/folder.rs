@@ -81,8 +81,12 @@ pub fn load_file(runtime: &Runtime, wasm: &Path, defaults: &Defaults) -> Result<
     }
     let text = read_regular(&manifest_path, MAX_MANIFEST_BYTES)
         .map_err(|reason| format!("has a manifest that {reason}"))?;
-    let text = String::from_utf8(text)
-        .map_err(|_| format!("has a manifest {} that is not UTF-8", manifest_path.display()))?;
+    let text = String::from_utf8(text).map_err(|_| {
+        format!(
+            "has a manifest {} that is not UTF-8",
+            manifest_path.display()
+        )
+    })?;
     let manifest = Manifest::parse(&text, defaults).map_err(|e| {
         format!(
             "has an invalid manifest {}:\n  {}",

@@ -39,12 +39,16 @@ pub fn check_header(wasm: &[u8]) -> Result<(), String> {
         return Err("is not WebAssembly (no `\\0asm` header)".into());
     }
     match &wasm[4..8] {
-        [1, 0, 0, 0] => Err("is a core WebAssembly module, not a component: build it with \
+        [1, 0, 0, 0] => Err(
+            "is a core WebAssembly module, not a component: build it with \
                              `cargo build --target wasm32-wasip2` or wrap it with \
                              `wasm-tools component new`"
-            .into()),
+                .into(),
+        ),
         [_, _, 1, 0] => Ok(()),
-        other => Err(format!("has an unknown WebAssembly version/layer {other:?}")),
+        other => Err(format!(
+            "has an unknown WebAssembly version/layer {other:?}"
+        )),
     }
 }
 

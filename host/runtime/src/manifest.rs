@@ -141,7 +141,12 @@ impl Manifest {
                 retry.initial,
                 &mut problems,
             );
-            retry.max = duration(r.max.as_deref(), "delivery.retry.max", retry.max, &mut problems);
+            retry.max = duration(
+                r.max.as_deref(),
+                "delivery.retry.max",
+                retry.max,
+                &mut problems,
+            );
         }
         if !problems.is_empty() {
             return Err(problems.join("\n"));
@@ -253,15 +258,23 @@ call_timeout = "soon"
             &Defaults::default(),
         )
         .unwrap_err();
-        for needle in ["subscribe:", "publish:", "limits.memory", "limits.call_timeout"] {
+        for needle in [
+            "subscribe:",
+            "publish:",
+            "limits.memory",
+            "limits.call_timeout",
+        ] {
             assert!(err.contains(needle), "{needle} missing in: {err}");
         }
     }
 
     #[test]
     fn unknown_fields_and_missing_subscriptions_are_refused() {
-        let err = Manifest::parse("subscribe = [\"a\"]\nsubscrbe = [\"b\"]", &Defaults::default())
-            .unwrap_err();
+        let err = Manifest::parse(
+            "subscribe = [\"a\"]\nsubscrbe = [\"b\"]",
+            &Defaults::default(),
+        )
+        .unwrap_err();
         assert!(err.contains("unknown field `subscrbe`"), "{err}");
         let err = Manifest::parse("publish = [\"a\"]", &Defaults::default()).unwrap_err();
         assert!(err.contains("`subscribe` is empty"), "{err}");

@@ -95,7 +95,11 @@ impl Module {
     }
 
     fn instantiate(&self) -> Result<Instance, CallError> {
-        let state = State::new(self.name_arc.clone(), self.config.clone(), self.manifest.memory);
+        let state = State::new(
+            self.name_arc.clone(),
+            self.config.clone(),
+            self.manifest.memory,
+        );
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(ticks(self.manifest.call_timeout));

@@ -1,0 +1,222 @@
+//! The HTTP API: CloudEvents ingest, a live tap, status, error records and the
+//! orchestrator probes.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/events/{topic}` | publish: binary, structured or batch CloudEvents; 202 once durable |
+//! | `GET /v1/tap?pattern=P` | server-sent events of every event accepted on topics matching `P` |
+//! | `GET /v1/status` | modules, their versions and queue depths, refused files |
+//! | `GET /v1/errors/{module}` | the module's error queue, oldest first |
+//! | `GET /healthz`, `GET /readyz` | alive; ready (store open, modules loaded) |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use weft_core::{FailureRecord, Hub, Pattern, Topic, cloudevents};
+
+/// What the API shows about the modules.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModuleInfo {
+    pub name: String,
+    pub version: String,
+    pub subscribe: Vec<String>,
+    pub publish: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Hub,
+    pub limits: cloudevents::Limits,
+    pub ready: Arc<AtomicBool>,
+    pub modules: Arc<Vec<ModuleInfo>>,
+    pub refused: Arc<Vec<(String, String)>>,
+}
+
+pub fn router(state: AppState, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/events/{*topic}", post(ingest))
+        .route("/v1/tap", get(tap))
+        .route("/v1/status", get(status))
+        .route("/v1/errors/{module}", get(errors))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn ingest(
+    State(app): State<AppState>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let topic = match Topic::parse(&topic) {
+        Ok(t) => t,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!("bad topic in the URL: {e}"),
+            );
+        }
+    };
+    let events = match cloudevents::decode(&headers, &body, &topic, &app.limits) {
+        Ok(e) => e,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match app.hub.publish(events).await {
+        Ok(accepted) => (
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "accepted": accepted
+                    .iter()
+                    .map(|a| json!({ "id": a.id, "duplicate": a.duplicate }))
+                    .collect::<Vec<_>>()
+            })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, %topic, "cannot store published events");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not stored, publish again later: {e}"),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TapQuery {
+    #[serde(default = "all")]
+    pattern: String,
+}
+
+fn all() -> String {
+    ">".into()
+}
+
+async fn tap(State(app): State<AppState>, Query(q): Query<TapQuery>) -> Response {
+    let pattern = match Pattern::parse(&q.pattern) {
+        Ok(p) => p,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, format!("bad tap pattern: {e}")),
+    };
+    Sse::new(tap_stream(app.hub.tap(), pattern))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn tap_stream(
+    rx: tokio::sync::broadcast::Receiver<Arc<weft_core::Event>>,
+    pattern: Pattern,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    futures::stream::unfold((rx, pattern), |(mut rx, pattern)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(event) => {
+                    let Ok(topic) = Topic::parse(&event.topic) else {
+                        continue;
+                    };
+                    if !pattern.matches(&topic) {
+                        continue;
+                    }
+                    let data = cloudevents::to_json(&event).to_string();
+                    let sse = SseEvent::default()
+                        .event("cloudevent")
+                        .id(event.id.clone())
+                        .data(data);
+                    return Some((Ok(sse), (rx, pattern)));
+                }
+                Err(RecvError::Lagged(n)) => {
+                    // A tap is a live view: a viewer too slow to keep up is told
+                    // what it missed rather than slowing the host down.
+                    let sse = SseEvent::default()
+                        .event("lagged")
+                        .data(json!({ "skipped": n }).to_string());
+                    return Some((Ok(sse), (rx, pattern)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+async fn status(State(app): State<AppState>) -> Response {
+    let store = app.hub.store();
+    let modules: Vec<_> = app
+        .modules
+        .iter()
+        .map(|m| {
+            let depth = store.queue_id(&m.name).map(|q| store.depth(q)).unwrap_or(0);
+            json!({ "name": m.name, "version": m.version, "subscribe": m.subscribe,
+                    "publish": m.publish, "queue_depth": depth })
+        })
+        .collect();
+    let refused: Vec<_> = app
+        .refused
+        .iter()
+        .map(|(file, reason)| json!({ "file": file, "reason": reason }))
+        .collect();
+    Json(json!({ "engine": store.engine_name(), "modules": modules, "refused": refused }))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ErrorsQuery {
+    #[serde(default = "hundred")]
+    limit: usize,
+}
+
+fn hundred() -> usize {
+    100
+}
+
+async fn errors(
+    State(app): State<AppState>,
+    Path(module): Path<String>,
+    Query(q): Query<ErrorsQuery>,
+) -> Response {
+    let store = app.hub.store();
+    let Some(queue) = store.queue_id(&module) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no module `{module}` has run on this host"),
+        );
+    };
+    match store.errors(queue, q.limit.min(10_000)) {
+        Ok(records) => {
+            let records: Vec<_> = records
+                .into_iter()
+                .map(|(seq, bytes)| match FailureRecord::decode(&bytes) {
+                    Ok(r) => json!({ "seq": seq, "record": r }),
+                    Err(e) => json!({ "seq": seq, "unreadable": e.to_string() }),
+                })
+                .collect();
+            Json(json!({ "module": module, "errors": records })).into_response()
+        }
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    if app.ready.load(Ordering::Relaxed) {
+        "ready".into_response()
+    } else {
+        problem(StatusCode::SERVICE_UNAVAILABLE, "starting")
+    }
+}

@@ -1,0 +1,98 @@
+//! `weft publish` and `weft tap`: the host's HTTP API from the command line.
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+/// What the CloudEvents HTTP binding says must be percent-encoded in a header value.
+const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
+
+pub struct Publish {
+    pub host: String,
+    pub topic: String,
+    pub data: Vec<u8>,
+    pub ty: String,
+    pub source: String,
+    pub id: Option<String>,
+    pub subject: Option<String>,
+    pub content_type: String,
+}
+
+/// Publishes one event in binary mode; returns the host's answer.
+pub async fn publish(p: Publish) -> anyhow::Result<String> {
+    let id = p.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let url = format!("{}/v1/events/{}", p.host.trim_end_matches('/'), p.topic);
+    let enc = |v: &str| utf8_percent_encode(v, HEADER_VALUE).to_string();
+    let mut req = reqwest::Client::new()
+        .post(&url)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", enc(&id))
+        .header("ce-source", enc(&p.source))
+        .header("ce-type", enc(&p.ty))
+        .header("content-type", p.content_type)
+        .body(p.data);
+    if let Some(s) = &p.subject {
+        req = req.header("ce-subject", enc(s));
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    if status.is_success() {
+        Ok(body)
+    } else {
+        anyhow::bail!("weft refused the event ({status}): {body}")
+    }
+}
+
+/// Prints every event accepted on topics matching `pattern`, one JSON line each,
+/// until `count` events were shown (if given) or the host goes away.
+pub async fn tap(host: &str, pattern: &str, count: Option<usize>) -> anyhow::Result<()> {
+    let url = format!("{}/v1/tap", host.trim_end_matches('/'));
+    let resp = reqwest::Client::new()
+        .get(&url)
+        .query(&[("pattern", pattern)])
+        .send()
+        .await
+        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        anyhow::bail!(
+            "weft refused the tap ({status}): {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+    let mut stream = resp.bytes_stream();
+    let mut buf = Vec::new();
+    let mut shown = 0;
+    let (mut kind, mut data) = (String::new(), String::new());
+    while let Some(chunk) = stream.next().await {
+        buf.extend_from_slice(&chunk?);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line)
+                .trim_end_matches(['\r', '\n'])
+                .to_owned();
+            if let Some(v) = line.strip_prefix("event:") {
+                kind = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            } else if line.is_empty() && !data.is_empty() {
+                if kind == "lagged" {
+                    eprintln!("weft tap: too slow, skipped events: {data}");
+                } else {
+                    println!("{data}");
+                    shown += 1;
+                }
+                data.clear();
+                kind.clear();
+                if count.is_some_and(|c| shown >= c) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The host config file (`--config`, TOML): what the flags do not cover.
+//!
+//! Strict like manifests: unknown fields are errors and units are in the values.
+//! Flags (with `WEFT_*` environment twins) say where things run; this file says how.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use weft_runtime::Defaults;
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Largest request body accepted by the ingest endpoint.
+    pub max_body: usize,
+    /// Most events in one batch request.
+    pub max_batch_events: usize,
+    pub dedup_window: Duration,
+    /// Most events merged into one store commit (group commit).
+    pub commit_max_events: usize,
+    /// Longest the store waits for more writes before committing.
+    pub commit_max_delay: Duration,
+    pub modules: Defaults,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            max_body: 1024 * 1024,
+            max_batch_events: 1000,
+            dedup_window: Duration::from_secs(24 * 3600),
+            commit_max_events: 1024,
+            commit_max_delay: Duration::ZERO,
+            modules: Defaults::default(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    ingest: IngestFile,
+    #[serde(default)]
+    store: StoreFile,
+    #[serde(default)]
+    modules: ModulesFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct IngestFile {
+    max_body: Option<String>,
+    max_batch_events: Option<usize>,
+    dedup_window: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StoreFile {
+    commit_max_events: Option<usize>,
+    commit_max_delay: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ModulesFile {
+    memory: Option<String>,
+    call_timeout: Option<String>,
+    batch_max: Option<usize>,
+}
+
+impl HostConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let file: File = toml::from_str(text)?;
+        let mut c = Self::default();
+        let mut problems = Vec::new();
+        if let Some(s) = &file.ingest.max_body {
+            match s.parse::<bytesize::ByteSize>() {
+                Ok(b) => c.max_body = usize::try_from(b.as_u64()).unwrap_or(usize::MAX),
+                Err(_) => problems.push(format!(
+                    "ingest.max_body = \"{s}\" is not a size like \"1MiB\""
+                )),
+            }
+        }
+        c.max_batch_events = file.ingest.max_batch_events.unwrap_or(c.max_batch_events);
+        dur(
+            &file.ingest.dedup_window,
+            "ingest.dedup_window",
+            &mut c.dedup_window,
+            &mut problems,
+        );
+        c.commit_max_events = file.store.commit_max_events.unwrap_or(c.commit_max_events);
+        dur(
+            &file.store.commit_max_delay,
+            "store.commit_max_delay",
+            &mut c.commit_max_delay,
+            &mut problems,
+        );
+        if let Some(s) = &file.modules.memory {
+            match s.parse::<bytesize::ByteSize>() {
+                Ok(b) => c.modules.memory = b.as_u64(),
+                Err(_) => problems.push(format!(
+                    "modules.memory = \"{s}\" is not a size like \"64MiB\""
+                )),
+            }
+        }
+        dur(
+            &file.modules.call_timeout,
+            "modules.call_timeout",
+            &mut c.modules.call_timeout,
+            &mut problems,
+        );
+        c.modules.batch_max = file.modules.batch_max.unwrap_or(c.modules.batch_max);
+        if problems.is_empty() {
+            Ok(c)
+        } else {
+            anyhow::bail!("{}", problems.join("\n"))
+        }
+    }
+}
+
+fn dur(value: &Option<String>, field: &str, into: &mut Duration, problems: &mut Vec<String>) {
+    if let Some(s) = value {
+        match humantime::parse_duration(s) {
+            Ok(d) => *into = d,
+            Err(e) => problems.push(format!(
+                "{field} = \"{s}\" is not a duration like \"5s\" ({e})"
+            )),
+        }
+    }
+}

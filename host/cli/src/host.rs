@@ -1,0 +1,149 @@
+//! `weft run`: the wiring of a whole host, in order.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use weft_core::{Hub, Subscription, Worker, cloudevents};
+use weft_runtime::Runtime;
+use weft_store::{Store, StoreConfig};
+
+use crate::api::{self, AppState, ModuleInfo};
+use crate::config::HostConfig;
+
+/// Where a host keeps and finds things.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub modules: PathBuf,
+    pub data: PathBuf,
+    /// The compile cache; `None` puts it under the data folder.
+    pub cache: Option<PathBuf>,
+}
+
+/// Runs a host on `listener` until `shutdown` resolves, then stops intake,
+/// finishes the batches in flight, flushes the store and returns.
+pub async fn run(
+    paths: Paths,
+    config: HostConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    // 1. The store: open it, or refuse to start.
+    let mut store_config = StoreConfig::new(paths.data.join("weft.redb"));
+    store_config.dedup_window = config.dedup_window;
+    store_config.max_batch = config.commit_max_events;
+    store_config.max_delay = config.commit_max_delay;
+    let store = Store::open(store_config)
+        .with_context(|| format!("cannot open the store in {}", paths.data.display()))?;
+    let hub = Hub::new(store.clone());
+
+    // 2. Serve probes at once; readiness waits for the modules.
+    let ready = Arc::new(AtomicBool::new(false));
+    let runtime = Runtime::new(
+        paths
+            .cache
+            .clone()
+            .unwrap_or_else(|| paths.data.join("cache")),
+    )?;
+    let modules_dir = paths.modules.clone();
+    let defaults = config.modules.clone();
+    let rt = runtime.clone();
+    let (loaded, refused) =
+        tokio::task::spawn_blocking(move || weft_runtime::load_dir(&rt, &modules_dir, &defaults))
+            .await?;
+    for r in &refused {
+        tracing::error!(file = %r.file.display(), reason = %r.reason, "module refused");
+    }
+
+    // 3. One worker per module.
+    let (stop, stopped) = watch::channel(false);
+    let mut workers = JoinSet::new();
+    let mut infos = Vec::new();
+    for module in &loaded {
+        let m = &module.manifest;
+        let sub = Subscription {
+            name: module.name.clone(),
+            subscribe: m.subscribe.clone(),
+            publish: m.publish.clone(),
+            batch_max: m.batch_max,
+            retry: m.retry,
+        };
+        let worker = Worker::new(hub.clone(), sub, module.handler()).await?;
+        workers.spawn(worker.run(stopped.clone()));
+        tracing::info!(module = %module.name, version = %&module.version[..12], subscribe = ?patterns(m.subscribe.iter()), "module loaded");
+        infos.push(ModuleInfo {
+            name: module.name.clone(),
+            version: module.version.clone(),
+            subscribe: patterns(m.subscribe.iter()),
+            publish: patterns(m.publish.iter()),
+        });
+    }
+
+    // 4. Intake.
+    let state = AppState {
+        hub: hub.clone(),
+        limits: cloudevents::Limits {
+            max_events: config.max_batch_events,
+        },
+        ready: ready.clone(),
+        modules: Arc::new(infos),
+        refused: Arc::new(
+            refused
+                .iter()
+                .map(|r| (r.file.display().to_string(), r.reason.clone()))
+                .collect(),
+        ),
+    };
+    let app = api::router(state, config.max_body);
+    let addr = listener.local_addr()?;
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(%addr, modules = loaded.len(), refused = refused.len(), "weft is ready");
+
+    // 5. Serve until told to stop, or until a worker fails (the store failed).
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut failed_tx = Some(failed_tx);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        tokio::select! {
+            _ = shutdown => tracing::info!("stopping: no new events accepted"),
+            _ = failed_rx => tracing::error!("stopping after a store failure"),
+        }
+    });
+    let server = tokio::spawn(async move { server.await });
+    let mut failure = None;
+    let mut server = server;
+    loop {
+        tokio::select! {
+            r = &mut server => { r??; break; }
+            Some(r) = workers.join_next() => {
+                if let Err(e) = r.map_err(anyhow::Error::from).and_then(|r| r) {
+                    tracing::error!(error = %e, "a worker stopped");
+                    failure = Some(e);
+                    if let Some(tx) = failed_tx.take() { let _ = tx.send(()); }
+                }
+            }
+        }
+    }
+
+    // 6. Finish the batches in flight, then flush.
+    let _ = stop.send(true);
+    while let Some(r) = workers.join_next().await {
+        if let Err(e) = r.map_err(anyhow::Error::from).and_then(|r| r) {
+            failure.get_or_insert(e);
+        }
+    }
+    store.close().await?;
+    tracing::info!("stopped");
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn patterns<'a>(p: impl Iterator<Item = &'a weft_core::Pattern>) -> Vec<String> {
+    p.map(|p| p.to_string()).collect()
+}

@@ -1,0 +1,12 @@
+//! The `weft` binary's library: the command line, the host config, the HTTP API and
+//! the wiring of a whole host ([`host::run`]), which takes its listener and its
+//! shutdown signal as arguments so tests can start a host in-process.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod host;
+pub mod offline;
+
+pub use host::{Paths, run};
