@@ -1,1 +1,17 @@
-fn main(){}
+//! weft end to end: the real binary, real guests built from source, real HTTP on
+//! loopback. One test binary; the support library is `weft-tests` (tests/support).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod bad_input;
+mod bad_modules;
+mod crash;
+mod limits;
+mod pipeline;
+
+const WEFT: &str = env!("CARGO_BIN_EXE_weft");

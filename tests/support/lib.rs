@@ -1,1 +1,301 @@
-//! support
+//! Support for weft's end-to-end tests: builds the guests once per test run, starts
+//! real `weft` processes on free loopback ports with their own folders, and talks
+//! to them over real HTTP.
+//!
+//! The guests are built with `cargo build --target wasm32-wasip2` into their own
+//! target directory (next to the host's), never by a build script. All hosts of a
+//! run share one compile cache, so each guest is compiled once.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The target directory of this test run (`.../target`), found from the test binary.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // .../target/<profile>/deps/e2e-HASH
+    exe.parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .unwrap()
+        .to_owned()
+}
+
+/// Builds every guest in `guests/` once per run; returns the folder of `.wasm` files.
+pub fn guests() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = target_dir().join("guests");
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .current_dir(repo_root().join("guests"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .stdout(Stdio::null())
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building the guests failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target.join("wasm32-wasip2").join("release")
+    })
+}
+
+/// A built guest component, by crate name (`json-transform`).
+pub fn guest(name: &str) -> PathBuf {
+    guests().join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// The manifest shipped with an example processor.
+pub fn example_manifest(name: &str) -> String {
+    std::fs::read_to_string(repo_root().join(format!("guests/processors/{name}/{name}.toml")))
+        .unwrap()
+}
+
+/// A free loopback port (bound, then released for the host to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real `weft run` process with its own modules and data folders.
+pub struct Host {
+    bin: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+    pub http: reqwest::Client,
+}
+
+impl Host {
+    /// A host whose folders are ready but which is not started yet.
+    pub fn new(bin: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("modules")).unwrap();
+        Self {
+            bin: bin.into(),
+            dir,
+            port: free_port(),
+            child: None,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn modules(&self) -> PathBuf {
+        self.dir.path().join("modules")
+    }
+
+    /// Puts `NAME.wasm` (a copy of `wasm`) and `NAME.toml` into the modules folder.
+    pub fn module(&self, name: &str, wasm: &Path, manifest: &str) -> &Self {
+        std::fs::copy(wasm, self.modules().join(format!("{name}.wasm"))).unwrap();
+        std::fs::write(self.modules().join(format!("{name}.toml")), manifest).unwrap();
+        self
+    }
+
+    pub fn config(&self, text: &str) -> &Self {
+        std::fs::write(self.dir.path().join("weft.toml"), text).unwrap();
+        self
+    }
+
+    /// Starts the process and waits until `/readyz` answers.
+    pub async fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("weft.log"))
+            .unwrap();
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("run")
+            .arg("--modules")
+            .arg(self.modules())
+            .arg("--data")
+            .arg(self.dir.path().join("data"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--cache")
+            .arg(target_dir().join("weft-test-cache"))
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let config = self.dir.path().join("weft.toml");
+        if config.exists() {
+            cmd.arg("--config").arg(config);
+        }
+        self.child = Some(cmd.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("weft exited while starting ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "weft did not become ready:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("weft.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `kill -9`: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        #[allow(unsafe_code, reason = "sending a signal to our own child process")]
+        // SAFETY: kill(2) on a pid we spawned and have not reaped.
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        c.wait().unwrap()
+    }
+
+    /// Publishes one JSON event in binary mode; returns the status and the body.
+    pub async fn publish(&self, topic: &str, id: &str, data: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(&format!("/v1/events/{topic}")))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", id)
+            .header("ce-source", "/test")
+            .header("ce-type", "test.event")
+            .header("content-type", "application/json")
+            .body(data.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Everything waiting in a configured subscription, acknowledged.
+    pub async fn drain(&self, subscription: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let page = self
+                .get(&format!("/v1/subscriptions/{subscription}/events?max=1000"))
+                .await;
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            let Some(last) = events.last().map(|e| e["seq"].as_u64().unwrap()) else {
+                return all;
+            };
+            all.extend(events.into_iter().map(|e| e["event"].clone()));
+            self.http
+                .post(self.url(&format!("/v1/subscriptions/{subscription}/ack?upto={last}")))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Waits until a subscription has collected at least `n` events; returns them all.
+    pub async fn collect(&self, subscription: &str, n: usize, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        let mut all = Vec::new();
+        while all.len() < n && Instant::now() < deadline {
+            all.extend(self.drain(subscription).await);
+            if all.len() < n {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        all
+    }
+
+    /// The error records of a module.
+    pub async fn errors(&self, module: &str) -> Vec<Value> {
+        let v = self.get(&format!("/v1/errors/{module}")).await;
+        v["errors"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until a module has at least `n` error records.
+    pub async fn wait_errors(&self, module: &str, n: usize, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let e = self.errors(module).await;
+            if e.len() >= n || Instant::now() > deadline {
+                return e;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A manifest for a fixture guest.
+pub fn manifest(subscribe: &str, publish: &str, extra: &str) -> String {
+    format!(
+        "subscribe = [\"{subscribe}\"]\npublish = [\"{publish}\"]\n{extra}\n[config]\noutput_topic = \"{publish}\"\n"
+    )
+}
+
+/// A config declaring one pull subscription named `name`.
+pub fn sink_config(name: &str, pattern: &str) -> String {
+    format!("[subscriptions.{name}]\nsubscribe = [\"{pattern}\"]\n")
+}
+
+pub fn data(v: Value) -> Value {
+    v
+}
+
+pub fn order(customer: &str, amount: f64, country: &str) -> Value {
+    json!({ "cust": customer, "amount": amount, "country": country })
+}

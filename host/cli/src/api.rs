@@ -7,6 +7,8 @@
 //! | `GET /v1/tap?pattern=P` | server-sent events of every event accepted on topics matching `P` |
 //! | `GET /v1/status` | modules, their versions and queue depths, refused files |
 //! | `GET /v1/errors/{module}` | the module's error queue, oldest first |
+//! | `GET /v1/subscriptions/{name}/events?max=N` | pull: the oldest events of a configured subscription |
+//! | `POST /v1/subscriptions/{name}/ack?upto=SEQ` | acknowledge (remove) them, up to and including `SEQ` |
 //! | `GET /healthz`, `GET /readyz` | alive; ready (store open, modules loaded) |
 
 use std::convert::Infallible;
@@ -51,6 +53,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/tap", get(tap))
         .route("/v1/status", get(status))
         .route("/v1/errors/{module}", get(errors))
+        .route("/v1/subscriptions/{name}/events", get(pull))
+        .route("/v1/subscriptions/{name}/ack", post(ack))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(max_body))
@@ -219,4 +223,89 @@ async fn readyz(State(app): State<AppState>) -> Response {
     } else {
         problem(StatusCode::SERVICE_UNAVAILABLE, "starting")
     }
+}
+
+/// The queue of a configured subscription; apart from module queues by name.
+pub fn subscription_queue(name: &str) -> String {
+    format!("subscription/{name}")
+}
+
+#[derive(Deserialize)]
+struct PullQuery {
+    #[serde(default = "hundred")]
+    max: usize,
+}
+
+async fn pull(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<PullQuery>,
+) -> Response {
+    let store = app.hub.store();
+    let Some(queue) = store.queue_id(&subscription_queue(&name)) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no subscription `{name}`: declare it under [subscriptions] in the host config"
+            ),
+        );
+    };
+    match store.peek(queue, q.max.clamp(1, 10_000)) {
+        Ok(batch) => {
+            let events: Vec<_> = batch
+                .into_iter()
+                .map(|d| match weft_core::Event::decode(&d.payload) {
+                    Ok(e) => json!({ "seq": d.seq, "event": cloudevents::to_json(&e) }),
+                    Err(e) => json!({ "seq": d.seq, "unreadable": e.to_string() }),
+                })
+                .collect();
+            Json(json!({ "subscription": name, "events": events })).into_response()
+        }
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct AckQuery {
+    upto: u64,
+}
+
+async fn ack(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<AckQuery>,
+) -> Response {
+    let store = app.hub.store();
+    let Some(queue) = store.queue_id(&subscription_queue(&name)) else {
+        return problem(StatusCode::NOT_FOUND, format!("no subscription `{name}`"));
+    };
+    let mut removed = 0;
+    loop {
+        let batch = match store.peek(queue, 1000) {
+            Ok(b) => b,
+            Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        let seqs: Vec<u64> = batch
+            .iter()
+            .map(|d| d.seq)
+            .filter(|s| *s <= q.upto)
+            .collect();
+        if seqs.is_empty() {
+            break;
+        }
+        let done = seqs.len() < batch.len();
+        removed += seqs.len();
+        let completion = weft_store::Completion {
+            queue,
+            consumed: seqs,
+            ..Default::default()
+        };
+        if let Err(e) = store.complete(completion).await {
+            return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        }
+        if done {
+            break;
+        }
+    }
+    Json(json!({ "acknowledged": removed })).into_response()
 }

@@ -22,6 +22,9 @@ pub struct HostConfig {
     /// Longest the store waits for more writes before committing.
     pub commit_max_delay: Duration,
     pub modules: Defaults,
+    /// Durable subscriptions for consumers that are not modules, by name; they
+    /// collect from the host's start and are read with the pull API.
+    pub subscriptions: Vec<(String, weft_core::Patterns)>,
 }
 
 impl Default for HostConfig {
@@ -33,6 +36,7 @@ impl Default for HostConfig {
             commit_max_events: 1024,
             commit_max_delay: Duration::ZERO,
             modules: Defaults::default(),
+            subscriptions: Vec::new(),
         }
     }
 }
@@ -46,6 +50,14 @@ struct File {
     store: StoreFile,
     #[serde(default)]
     modules: ModulesFile,
+    #[serde(default)]
+    subscriptions: std::collections::BTreeMap<String, SubscriptionFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionFile {
+    subscribe: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -122,6 +134,13 @@ impl HostConfig {
             &mut problems,
         );
         c.modules.batch_max = file.modules.batch_max.unwrap_or(c.modules.batch_max);
+        for (name, sub) in file.subscriptions {
+            match weft_core::Patterns::parse(&sub.subscribe) {
+                Ok(p) if !p.is_empty() => c.subscriptions.push((name, p)),
+                Ok(_) => problems.push(format!("subscriptions.{name}.subscribe is empty")),
+                Err(e) => problems.push(format!("subscriptions.{name}.subscribe: {e}")),
+            }
+        }
         if problems.is_empty() {
             Ok(c)
         } else {

@@ -84,7 +84,13 @@ pub async fn run(
         });
     }
 
-    // 4. Intake.
+    // 4. Durable subscriptions for outside consumers (pull API).
+    for (name, patterns) in &config.subscriptions {
+        hub.subscribe(&api::subscription_queue(name), patterns.clone())
+            .await?;
+    }
+
+    // 5. Intake.
     let state = AppState {
         hub: hub.clone(),
         limits: cloudevents::Limits {
@@ -104,7 +110,7 @@ pub async fn run(
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, modules = loaded.len(), refused = refused.len(), "weft is ready");
 
-    // 5. Serve until told to stop, or until a worker fails (the store failed).
+    // 6. Serve until told to stop, or until a worker fails (the store failed).
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
     let mut failed_tx = Some(failed_tx);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -129,7 +135,7 @@ pub async fn run(
         }
     }
 
-    // 6. Finish the batches in flight, then flush.
+    // 7. Finish the batches in flight, then flush.
     let _ = stop.send(true);
     while let Some(r) = workers.join_next().await {
         if let Err(e) = r.map_err(anyhow::Error::from).and_then(|r| r) {

@@ -1,0 +1,78 @@
+//! Helpers on [`Event`], the generated CloudEvents record.
+//!
+//! They take and return the event by value so a processor can write the common
+//! case, "same event, somewhere else, with new data", as one chain:
+//!
+//! ```ignore
+//! let out = event.with_topic("orders/enriched").with_json(&order)?;
+//! ```
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Event, Failure};
+
+/// The content type [`Event::with_json`] sets.
+pub const APPLICATION_JSON: &str = "application/json";
+
+impl Event {
+    /// Parses the data as JSON into `T`.
+    ///
+    /// Data that does not parse, or does not have the shape of `T`, is a property
+    /// of the event and will not get better on redelivery, so the error is a
+    /// `reject` naming what was wrong.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Failure> {
+        serde_json::from_slice(&self.data)
+            .map_err(|err| Failure::reject(format!("data is not the expected JSON: {err}")))
+    }
+
+    /// Replaces the data with `value` serialized as JSON and sets
+    /// `datacontenttype` to `application/json`, so consumers need not guess.
+    pub fn with_json<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Self, Failure> {
+        self.data = serde_json::to_vec(value)
+            .map_err(|err| Failure::reject(format!("cannot serialize data as JSON: {err}")))?;
+        self.datacontenttype = Some(APPLICATION_JSON.to_owned());
+        Ok(self)
+    }
+
+    /// Replaces the data with raw bytes, leaving `datacontenttype` as it was.
+    pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.data = data.into();
+        self
+    }
+
+    /// Sends the event to `topic`. The module's manifest must grant it in `publish`,
+    /// or the host refuses the output.
+    pub fn with_topic(mut self, topic: impl Into<String>) -> Self {
+        self.topic = topic.into();
+        self
+    }
+
+    /// The data as UTF-8 text; data that is not text is rejected.
+    pub fn text(&self) -> Result<&str, Failure> {
+        core::str::from_utf8(&self.data)
+            .map_err(|err| Failure::reject(format!("data is not UTF-8 text: {err}")))
+    }
+
+    /// The value of the CloudEvents extension attribute `name`, if present.
+    ///
+    /// Extension names are lower-case by the spec; the lookup is exact.
+    pub fn extension(&self, name: &str) -> Option<&str> {
+        self.extensions
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Sets the extension attribute `name`, replacing an earlier value, so an
+    /// event never carries the same attribute twice.
+    pub fn with_extension(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        let value = value.into();
+        match self.extensions.iter_mut().find(|(key, _)| *key == name) {
+            Some(slot) => slot.1 = value,
+            None => self.extensions.push((name, value)),
+        }
+        self
+    }
+}
