@@ -7,4 +7,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 cd "$root"
 cargo fmt --all -- --check
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Doc tests are skipped: the crates have no examples in their docs yet.
+cargo test --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
+# One closing line for the whole run: cargo prints one "test result" per test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "weft: %d passed, %d failed\n", p, f }' "$log"

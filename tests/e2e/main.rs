@@ -11,6 +11,7 @@
 mod bad_input;
 mod bad_modules;
 mod crash;
+mod delivery;
 mod limits;
 mod pipeline;
 

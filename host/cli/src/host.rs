@@ -50,6 +50,13 @@ pub async fn run(
             .clone()
             .unwrap_or_else(|| paths.data.join("cache")),
     )?;
+    // An operator drops modules into this folder; have it ready.
+    std::fs::create_dir_all(&paths.modules).with_context(|| {
+        format!(
+            "cannot create the modules folder {}",
+            paths.modules.display()
+        )
+    })?;
     let modules_dir = paths.modules.clone();
     let defaults = config.modules.clone();
     let rt = runtime.clone();
