@@ -10,6 +10,7 @@
 
 mod bad_input;
 mod bad_modules;
+mod cli;
 mod crash;
 mod delivery;
 mod limits;
