@@ -65,6 +65,8 @@ pub struct Completion {
     pub outputs: Vec<NewEvent>,
     /// Error records for inputs that failed for good, written to this queue's error queue.
     pub failed: Vec<Vec<u8>>,
+    /// Error records of this queue that are dealt with (replayed or purged) and removed.
+    pub resolved: Vec<u64>,
 }
 
 /// One queued event, as a worker sees it.
@@ -210,6 +212,14 @@ impl Store {
                 Ok((seq, v))
             })
             .collect()
+    }
+
+    /// One error record of a queue.
+    pub fn error(&self, queue: QueueId, seq: u64) -> Result<Option<Vec<u8>>, Error> {
+        self.inner
+            .engine
+            .read()?
+            .get(Table::Errors, &keys::queued(queue, seq))
     }
 
     /// Waits until everything sent before is committed, then stops the writer.

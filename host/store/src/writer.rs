@@ -30,7 +30,9 @@ impl Op {
         match self {
             Op::CreateQueue(_) => 1,
             Op::Append(events) => events.len().max(1),
-            Op::Complete(c) => (c.consumed.len() + c.outputs.len() + c.failed.len()).max(1),
+            Op::Complete(c) => {
+                (c.consumed.len() + c.outputs.len() + c.failed.len() + c.resolved.len()).max(1)
+            }
         }
     }
 }
@@ -359,6 +361,9 @@ fn apply(
             }
             for event in &c.outputs {
                 append(w, state, event, now, deltas)?;
+            }
+            for seq in &c.resolved {
+                w.delete(Table::Errors, &keys::queued(c.queue, *seq))?;
             }
             for record in &c.failed {
                 let seq = State::next(w, &mut state.error_next, &mut state.dirty, "e", c.queue)?;

@@ -78,8 +78,27 @@ async fn completing_moves_inputs_to_outputs_atomically_and_frees_unreferenced_ev
         .unwrap();
     assert_eq!(payloads(&store, a), ["2"]);
     assert_eq!(payloads(&store, b), ["1'"]);
-    assert_eq!(store.errors(a, 10).unwrap()[0].1, b"bad one");
+    let (err_seq, record) = store.errors(a, 10).unwrap().remove(0);
+    assert_eq!(record, b"bad one");
+    assert_eq!(store.error(a, err_seq).unwrap().unwrap(), b"bad one");
     assert_eq!(store.depth(a), 1);
+
+    // A replay puts the event back and removes the record, in one transaction.
+    store
+        .complete(Completion {
+            queue: a,
+            outputs: vec![NewEvent {
+                dedup: None,
+                payload: b"1 again".to_vec(),
+                queues: vec![a],
+            }],
+            resolved: vec![err_seq],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(store.errors(a, 10).unwrap().is_empty());
+    assert_eq!(payloads(&store, a), ["2", "1 again"]);
 }
 
 #[tokio::test]
