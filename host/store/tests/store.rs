@@ -73,6 +73,7 @@ async fn completing_moves_inputs_to_outputs_atomically_and_frees_unreferenced_ev
                 queues: vec![b],
             }],
             failed: vec![b"bad one".to_vec()],
+            resolved: vec![],
         })
         .await
         .unwrap();
