@@ -9,3 +9,5 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   echo "installing the wasm32-wasip2 target (for guests)..." >&2
   rustup target add wasm32-wasip2
 fi
+# strace: the e2e audit proves from the syscalls that every 202 follows an fsync.
+command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }

@@ -6,7 +6,7 @@ use weft_tests::{Host, guest, manifest, sink_config};
 use crate::WEFT;
 
 /// Publishes text events in one batch request (`application/cloudevents-batch+json`).
-async fn publish_batch(host: &Host, topic: &str, texts: &[&str]) {
+pub(crate) async fn publish_batch(host: &Host, topic: &str, texts: &[&str]) {
     let batch: Vec<Value> = texts
         .iter()
         .map(|t| {

@@ -8,6 +8,8 @@
     reason = "tests"
 )]
 
+mod audit;
+mod backpressure;
 mod bad_input;
 mod bad_modules;
 mod cli;
@@ -15,5 +17,6 @@ mod crash;
 mod delivery;
 mod limits;
 mod pipeline;
+mod repair;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

@@ -299,3 +299,22 @@ pub fn data(v: Value) -> Value {
 pub fn order(customer: &str, amount: f64, country: &str) -> Value {
     json!({ "cust": customer, "amount": amount, "country": country })
 }
+
+impl Host {
+    /// A handle that only talks HTTP to an already running host (for tasks that
+    /// publish while the test owns the `Host`). It never starts or kills anything.
+    pub fn client_for(http: reqwest::Client, url: String) -> Self {
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .unwrap_or(0);
+        Self {
+            bin: PathBuf::new(),
+            dir: tempfile::tempdir().unwrap(),
+            port,
+            child: None,
+            http,
+        }
+    }
+}

@@ -6,7 +6,9 @@
 //! | `POST /v1/events/{topic}` | publish: binary, structured or batch CloudEvents; 202 once durable |
 //! | `GET /v1/tap?pattern=P` | server-sent events of every event accepted on topics matching `P` |
 //! | `GET /v1/status` | modules, their versions and queue depths, refused files |
-//! | `GET /v1/errors/{module}` | the module's error queue, oldest first |
+//! | `GET /v1/errors?module=&topic=&reason=&since=&until=&status=` | error records, filtered |
+//! | `GET /v1/errors/{module}[/{seq}]` | one module's records, or one record with its history |
+//! | `POST /v1/errors/replay`, `POST /v1/errors/purge` | the repair station (see `repair_api`) |
 //! | `GET /v1/subscriptions/{name}/events?max=N` | pull: the oldest events of a configured subscription |
 //! | `POST /v1/subscriptions/{name}/ack?upto=SEQ` | acknowledge (remove) them, up to and including `SEQ` |
 //! | `GET /healthz`, `GET /readyz` | alive; ready (store open, modules loaded) |
@@ -27,7 +29,7 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-use weft_core::{FailureRecord, Hub, Pattern, Topic, cloudevents};
+use weft_core::{Full, Hub, Pattern, PublishError, Topic, cloudevents};
 
 /// What the API shows about the modules.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,6 +47,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     pub modules: Arc<Vec<ModuleInfo>>,
     pub refused: Arc<Vec<(String, String)>>,
+    /// How often one event may be replayed from an error queue.
+    pub max_replays: u32,
 }
 
 pub fn router(state: AppState, max_body: usize) -> Router {
@@ -52,7 +56,11 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/events/{*topic}", post(ingest))
         .route("/v1/tap", get(tap))
         .route("/v1/status", get(status))
-        .route("/v1/errors/{module}", get(errors))
+        .route("/v1/errors", get(crate::repair_api::list))
+        .route("/v1/errors/{module}", get(crate::repair_api::list_module))
+        .route("/v1/errors/{module}/{seq}", get(crate::repair_api::show))
+        .route("/v1/errors/replay", post(crate::repair_api::replay))
+        .route("/v1/errors/purge", post(crate::repair_api::purge))
         .route("/v1/subscriptions/{name}/events", get(pull))
         .route("/v1/subscriptions/{name}/ack", post(ack))
         .route("/healthz", get(|| async { "ok" }))
@@ -61,7 +69,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .with_state(state)
 }
 
-fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
@@ -95,7 +103,22 @@ async fn ingest(
             })),
         )
             .into_response(),
-        Err(e) => {
+        Err(PublishError::Full(full)) => {
+            let (status, retry_after) = match full {
+                Full::Subscription { .. } => (StatusCode::TOO_MANY_REQUESTS, "1"),
+                Full::Disk { .. } | Full::NoSpace { .. } => {
+                    (StatusCode::INSUFFICIENT_STORAGE, "10")
+                }
+            };
+            tracing::debug!(reason = %full, %topic, "publish refused for room");
+            let mut r = problem(status, format!("nothing stored: {full}"));
+            r.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static(retry_after),
+            );
+            r
+        }
+        Err(PublishError::Store(e)) => {
             tracing::error!(error = %e, %topic, "cannot store published events");
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -162,59 +185,57 @@ fn tap_stream(
 
 async fn status(State(app): State<AppState>) -> Response {
     let store = app.hub.store();
+    let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let queue = |name: &str| {
+        let Some(q) = store.queue_id(name) else {
+            return json!({ "queue_depth": 0, "queued_bytes": 0, "oldest_age_ms": null });
+        };
+        let oldest = store
+            .oldest(q)
+            .ok()
+            .flatten()
+            .map(|t| now.saturating_sub(t));
+        json!({ "queue_depth": store.depth(q), "queued_bytes": store.queued_bytes(q), "oldest_age_ms": oldest })
+    };
+    let merge = |mut base: serde_json::Value, extra: serde_json::Value| {
+        if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        base
+    };
     let modules: Vec<_> = app
         .modules
         .iter()
         .map(|m| {
-            let depth = store.queue_id(&m.name).map(|q| store.depth(q)).unwrap_or(0);
-            json!({ "name": m.name, "version": m.version, "subscribe": m.subscribe,
-                    "publish": m.publish, "queue_depth": depth })
+            merge(
+                json!({ "name": m.name, "version": m.version, "subscribe": m.subscribe, "publish": m.publish }),
+                queue(&m.name),
+            )
         })
+        .collect();
+    let subscriptions: Vec<_> = store
+        .queue_names()
+        .into_iter()
+        .filter_map(|(n, _)| {
+            n.strip_prefix(weft_core::repair::SUBSCRIPTION_PREFIX)
+                .map(str::to_owned)
+        })
+        .map(|name| merge(json!({ "name": name }), queue(&subscription_queue(&name))))
         .collect();
     let refused: Vec<_> = app
         .refused
         .iter()
         .map(|(file, reason)| json!({ "file": file, "reason": reason }))
         .collect();
-    Json(json!({ "engine": store.engine_name(), "modules": modules, "refused": refused }))
-        .into_response()
-}
-
-#[derive(Deserialize)]
-struct ErrorsQuery {
-    #[serde(default = "hundred")]
-    limit: usize,
-}
-
-fn hundred() -> usize {
-    100
-}
-
-async fn errors(
-    State(app): State<AppState>,
-    Path(module): Path<String>,
-    Query(q): Query<ErrorsQuery>,
-) -> Response {
-    let store = app.hub.store();
-    let Some(queue) = store.queue_id(&module) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            format!("no module `{module}` has run on this host"),
-        );
-    };
-    match store.errors(queue, q.limit.min(10_000)) {
-        Ok(records) => {
-            let records: Vec<_> = records
-                .into_iter()
-                .map(|(seq, bytes)| match FailureRecord::decode(&bytes) {
-                    Ok(r) => json!({ "seq": seq, "record": r }),
-                    Err(e) => json!({ "seq": seq, "unreadable": e.to_string() }),
-                })
-                .collect();
-            Json(json!({ "module": module, "errors": records })).into_response()
-        }
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    Json(json!({
+        "engine": store.engine_name(),
+        "disk_usage_bytes": store.disk_usage(),
+        "disk_free_bytes": store.disk_free(),
+        "modules": modules,
+        "subscriptions": subscriptions,
+        "refused": refused,
+    }))
+    .into_response()
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {
@@ -308,4 +329,8 @@ async fn ack(
         }
     }
     Json(json!({ "acknowledged": removed })).into_response()
+}
+
+pub(crate) fn hundred() -> usize {
+    100
 }

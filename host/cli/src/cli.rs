@@ -70,6 +70,26 @@ enum Command {
         #[arg(long, env = "WEFT_HOST", default_value = "http://127.0.0.1:8080")]
         host: String,
     },
+    /// Show a running host's modules, subscriptions, queue depths and refused files.
+    Status {
+        #[arg(long, env = "WEFT_HOST", default_value = "http://127.0.0.1:8080")]
+        host: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The repair station: list, show, replay and purge error records.
+    Errors {
+        #[command(subcommand)]
+        command: crate::errors_cmd::ErrorsCommand,
+        #[arg(
+            long,
+            env = "WEFT_HOST",
+            default_value = "http://127.0.0.1:8080",
+            global = true
+        )]
+        host: String,
+    },
     /// Check that FILE.wasm is a valid weft module; show its world and imports.
     Check { file: PathBuf },
     /// Run FILE.wasm on sample events offline and print what it emits.
@@ -148,6 +168,8 @@ impl Cli {
                 count,
                 host,
             } => client::tap(&host, &pattern, count).await,
+            Command::Status { host, json } => client::status(&host, json).await,
+            Command::Errors { command, host } => crate::errors_cmd::run(command, &host).await,
             Command::Check { file } => {
                 tokio::task::spawn_blocking(move || crate::offline::check(&file)).await?
             }

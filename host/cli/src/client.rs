@@ -96,3 +96,61 @@ pub async fn tap(host: &str, pattern: &str, count: Option<usize>) -> anyhow::Res
     }
     Ok(())
 }
+
+/// `weft status`: one line per module and subscription, then refused files.
+pub async fn status(host: &str, raw: bool) -> anyhow::Result<()> {
+    let url = format!("{}/v1/status", host.trim_end_matches('/'));
+    let v: serde_json::Value = reqwest::get(&url)
+        .await
+        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?
+        .json()
+        .await?;
+    if raw {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "store: {} engine, {} bytes on disk",
+        v["engine"].as_str().unwrap_or("?"),
+        v["disk_usage_bytes"]
+    );
+    println!(
+        "{:<14} {:<24} {:>10} {:>12} {:>12}  VERSION",
+        "KIND", "NAME", "DEPTH", "BYTES", "OLDEST"
+    );
+    let rows = |kind: &str, list: &serde_json::Value| {
+        for m in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let age = m["oldest_age_ms"]
+                .as_u64()
+                .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
+                .unwrap_or_else(|| "-".into());
+            let version = m["version"]
+                .as_str()
+                .map(|v| v.get(..12).unwrap_or(v))
+                .unwrap_or("");
+            println!(
+                "{:<14} {:<24} {:>10} {:>12} {:>12}  {}",
+                kind,
+                m["name"].as_str().unwrap_or("?"),
+                m["queue_depth"],
+                m["queued_bytes"],
+                age,
+                version
+            );
+        }
+    };
+    rows("module", &v["modules"]);
+    rows("subscription", &v["subscriptions"]);
+    for r in v["refused"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        println!(
+            "refused: {} {}",
+            r["file"].as_str().unwrap_or("?"),
+            r["reason"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}

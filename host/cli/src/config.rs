@@ -24,7 +24,11 @@ pub struct HostConfig {
     pub modules: Defaults,
     /// Durable subscriptions for consumers that are not modules, by name; they
     /// collect from the host's start and are read with the pull API.
-    pub subscriptions: Vec<(String, weft_core::Patterns)>,
+    pub subscriptions: Vec<(String, weft_core::Patterns, weft_core::Quota)>,
+    pub disk: weft_core::DiskQuota,
+    /// How often one event may be replayed from an error queue before replays of
+    /// it are refused (a repair loop stops).
+    pub max_replays: u32,
 }
 
 impl Default for HostConfig {
@@ -37,6 +41,8 @@ impl Default for HostConfig {
             commit_max_delay: Duration::ZERO,
             modules: Defaults::default(),
             subscriptions: Vec::new(),
+            disk: weft_core::DiskQuota::default(),
+            max_replays: 3,
         }
     }
 }
@@ -52,12 +58,22 @@ struct File {
     modules: ModulesFile,
     #[serde(default)]
     subscriptions: std::collections::BTreeMap<String, SubscriptionFile>,
+    #[serde(default)]
+    errors: ErrorsFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ErrorsFile {
+    max_replays: Option<u32>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubscriptionFile {
     subscribe: Vec<String>,
+    max_queue_events: Option<u64>,
+    max_queue_bytes: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -73,6 +89,8 @@ struct IngestFile {
 struct StoreFile {
     commit_max_events: Option<usize>,
     commit_max_delay: Option<String>,
+    max_disk: Option<String>,
+    min_free_disk: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -81,6 +99,8 @@ struct ModulesFile {
     memory: Option<String>,
     call_timeout: Option<String>,
     batch_max: Option<usize>,
+    max_queue_events: Option<u64>,
+    max_queue_bytes: Option<String>,
 }
 
 impl HostConfig {
@@ -134,9 +154,39 @@ impl HostConfig {
             &mut problems,
         );
         c.modules.batch_max = file.modules.batch_max.unwrap_or(c.modules.batch_max);
+        c.max_replays = file.errors.max_replays.unwrap_or(c.max_replays);
+        size(
+            &file.store.max_disk,
+            "store.max_disk",
+            &mut c.disk.max_bytes,
+            &mut problems,
+        );
+        size(
+            &file.store.min_free_disk,
+            "store.min_free_disk",
+            &mut c.disk.min_free,
+            &mut problems,
+        );
+        let q = &mut c.modules.quota;
+        q.max_events = file.modules.max_queue_events.unwrap_or(q.max_events);
+        size(
+            &file.modules.max_queue_bytes,
+            "modules.max_queue_bytes",
+            &mut q.max_bytes,
+            &mut problems,
+        );
         for (name, sub) in file.subscriptions {
+            let mut quota = weft_core::Quota::default();
+            quota.max_events = sub.max_queue_events.unwrap_or(quota.max_events);
+            let field = format!("subscriptions.{name}.max_queue_bytes");
+            size(
+                &sub.max_queue_bytes,
+                &field,
+                &mut quota.max_bytes,
+                &mut problems,
+            );
             match weft_core::Patterns::parse(&sub.subscribe) {
-                Ok(p) if !p.is_empty() => c.subscriptions.push((name, p)),
+                Ok(p) if !p.is_empty() => c.subscriptions.push((name, p, quota)),
                 Ok(_) => problems.push(format!("subscriptions.{name}.subscribe is empty")),
                 Err(e) => problems.push(format!("subscriptions.{name}.subscribe: {e}")),
             }
@@ -156,6 +206,15 @@ fn dur(value: &Option<String>, field: &str, into: &mut Duration, problems: &mut 
             Err(e) => problems.push(format!(
                 "{field} = \"{s}\" is not a duration like \"5s\" ({e})"
             )),
+        }
+    }
+}
+
+fn size(value: &Option<String>, field: &str, into: &mut u64, problems: &mut Vec<String>) {
+    if let Some(s) = value {
+        match s.parse::<bytesize::ByteSize>() {
+            Ok(b) => *into = b.as_u64(),
+            Err(_) => problems.push(format!("{field} = \"{s}\" is not a size like \"256MiB\"")),
         }
     }
 }

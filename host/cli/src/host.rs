@@ -40,7 +40,7 @@ pub async fn run(
     store_config.max_delay = config.commit_max_delay;
     let store = Store::open(store_config)
         .with_context(|| format!("cannot open the store in {}", paths.data.display()))?;
-    let hub = Hub::new(store.clone());
+    let hub = Hub::with_disk_quota(store.clone(), config.disk);
 
     // 2. Serve probes at once; readiness waits for the modules.
     let ready = Arc::new(AtomicBool::new(false));
@@ -79,6 +79,7 @@ pub async fn run(
             publish: m.publish.clone(),
             batch_max: m.batch_max,
             retry: m.retry,
+            quota: m.quota,
         };
         let worker = Worker::new(hub.clone(), sub, module.handler()).await?;
         workers.spawn(worker.run(stopped.clone()));
@@ -92,8 +93,8 @@ pub async fn run(
     }
 
     // 4. Durable subscriptions for outside consumers (pull API).
-    for (name, patterns) in &config.subscriptions {
-        hub.subscribe(&api::subscription_queue(name), patterns.clone())
+    for (name, patterns, quota) in &config.subscriptions {
+        hub.subscribe(&api::subscription_queue(name), patterns.clone(), *quota)
             .await?;
     }
 
@@ -105,6 +106,7 @@ pub async fn run(
         },
         ready: ready.clone(),
         modules: Arc::new(infos),
+        max_replays: config.max_replays,
         refused: Arc::new(
             refused
                 .iter()

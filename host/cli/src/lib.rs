@@ -6,7 +6,9 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod errors_cmd;
 pub mod host;
 pub mod offline;
+pub mod repair_api;
 
 pub use host::{Paths, run};

@@ -17,9 +17,47 @@ pub struct FailureRecord {
     /// RFC 3339.
     pub first_failure: String,
     pub last_failure: String,
+    /// How often this event had been replayed before it failed this time.
+    #[serde(default)]
+    pub replays: u32,
+    /// `failed` until a repair replays it; kept afterwards, with its history, until purged.
+    #[serde(default)]
+    pub status: Status,
+    /// What repairs did with this record, oldest first.
+    #[serde(default)]
+    pub history: Vec<RepairEntry>,
 }
 
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Failed,
+    Replayed,
+}
+
+/// One repair done to a record: when, where the event went, what was changed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RepairEntry {
+    pub at: String,
+    pub action: String,
+    pub to: String,
+    #[serde(default)]
+    pub changes: Vec<String>,
+}
+
+/// The extension carrying an event's replay count, so a replay loop stops.
+pub const REPLAYS_EXTENSION: &str = "weftreplays";
+
 impl FailureRecord {
+    /// The replay count an event carries.
+    pub fn replays_of(event: &crate::Event) -> u32 {
+        event
+            .extension(REPLAYS_EXTENSION)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, broadcast};
 use weft_store::{NewEvent, QueueId, Store};
 
+use crate::quota::{self, DiskQuota, Full, Quota};
 use crate::route::{Route, Routes};
 use crate::{Event, Patterns, Topic};
 
@@ -33,10 +34,25 @@ struct Inner {
     routes: Routes,
     wakers: Mutex<HashMap<QueueId, Arc<Notify>>>,
     tap: broadcast::Sender<Arc<Event>>,
+    disk: DiskQuota,
+}
+
+/// Why a publish was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// No room: the caller should try again later (HTTP 429 or 507).
+    #[error(transparent)]
+    Full(#[from] Full),
+    #[error(transparent)]
+    Store(#[from] weft_store::Error),
 }
 
 impl Hub {
     pub fn new(store: Store) -> Self {
+        Self::with_disk_quota(store, DiskQuota::default())
+    }
+
+    pub fn with_disk_quota(store: Store, disk: DiskQuota) -> Self {
         let (tap, _) = broadcast::channel(TAP_BUFFER);
         Self {
             inner: Arc::new(Inner {
@@ -44,6 +60,7 @@ impl Hub {
                 routes: Routes::default(),
                 wakers: Mutex::new(HashMap::new()),
                 tap,
+                disk,
             }),
         }
     }
@@ -58,12 +75,14 @@ impl Hub {
         &self,
         name: &str,
         patterns: Patterns,
+        quota: Quota,
     ) -> Result<QueueId, weft_store::Error> {
         let queue = self.inner.store.queue(name).await?;
         self.inner.routes.upsert(Route {
             name: name.to_owned(),
             patterns,
             queue,
+            quota,
         });
         Ok(queue)
     }
@@ -73,8 +92,10 @@ impl Hub {
         self.inner.routes.remove(name);
     }
 
-    /// Routes and stores `events`; resolves once they are durable.
-    pub async fn publish(&self, events: Vec<Event>) -> Result<Vec<Accepted>, weft_store::Error> {
+    /// Routes and stores `events`; resolves once they are durable. Refused whole,
+    /// with nothing stored, when a subscription or the disk has no room.
+    pub async fn publish(&self, events: Vec<Event>) -> Result<Vec<Accepted>, PublishError> {
+        quota::check_disk(&self.inner.store, &self.inner.disk)?;
         let staged: Vec<NewEvent> = events
             .iter()
             .map(|e| NewEvent {
@@ -83,6 +104,7 @@ impl Hub {
                 queues: self.queues_for(&e.topic),
             })
             .collect();
+        self.check_room(&staged)?;
         let woken: Vec<QueueId> = staged.iter().flat_map(|s| s.queues.clone()).collect();
         let stored = self.inner.store.append(staged).await?;
         self.wake(&woken);
@@ -101,6 +123,11 @@ impl Hub {
             })
             .collect();
         Ok(accepted)
+    }
+
+    /// Whether `events` fit in the quotas of the queues they go to.
+    pub fn check_room(&self, events: &[NewEvent]) -> Result<(), Full> {
+        quota::check(&self.inner.store, &self.inner.routes.snapshot(), events)
     }
 
     pub fn queues_for(&self, topic: &str) -> Vec<QueueId> {

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use weft_store::QueueId;
 
+use crate::quota::Quota;
 use crate::{Patterns, Topic};
 
 #[derive(Debug, Clone)]
@@ -15,6 +16,7 @@ pub struct Route {
     pub name: String,
     pub patterns: Patterns,
     pub queue: QueueId,
+    pub quota: Quota,
 }
 
 /// The routing table, replaced whole when subscriptions change so that publishers
@@ -65,6 +67,7 @@ mod tests {
             name: name.into(),
             patterns: Patterns::parse(p).unwrap(),
             queue: q,
+            quota: Quota::default(),
         };
         routes.upsert(r("all", &["orders/>"], 1));
         routes.upsert(r("eu", &["orders/eu/*", "billing/eu"], 2));

@@ -26,6 +26,9 @@ use crate::{Event, Patterns, Topic};
 /// How often an idle worker looks at its queue even without a wake-up.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
+/// How long a worker waits when its outputs do not fit downstream.
+const FULL_BACKOFF: Duration = Duration::from_millis(200);
+
 /// What a worker needs to know about its module.
 #[derive(Debug, Clone)]
 pub struct Subscription {
@@ -34,6 +37,7 @@ pub struct Subscription {
     pub publish: Patterns,
     pub batch_max: usize,
     pub retry: RetryPolicy,
+    pub quota: crate::Quota,
 }
 
 struct Attempts {
@@ -58,7 +62,9 @@ impl Worker {
         sub: Subscription,
         handler: Box<dyn Handler>,
     ) -> Result<Self, weft_store::Error> {
-        let queue = hub.subscribe(&sub.name, sub.subscribe.clone()).await?;
+        let queue = hub
+            .subscribe(&sub.name, sub.subscribe.clone(), sub.quota)
+            .await?;
         Ok(Self {
             hub,
             sub,
@@ -185,6 +191,12 @@ impl Worker {
                 }
             }
         }
+        if let Err(full) = self.hub.check_room(&completion.outputs) {
+            // Downstream has no room: commit nothing and try the batch again later,
+            // so the backlog stays here, in order, and ingest meets the quota.
+            tracing::debug!(module = %self.sub.name, reason = %full, "outputs wait for room");
+            return Ok(Some(FULL_BACKOFF));
+        }
         if !completion.consumed.is_empty() {
             let woken: Vec<QueueId> = completion
                 .outputs
@@ -276,6 +288,9 @@ impl Worker {
             attempts,
             first_failure: now.clone(),
             last_failure: now,
+            replays: FailureRecord::replays_of(event),
+            status: Default::default(),
+            history: Vec::new(),
         }
     }
 
@@ -290,6 +305,9 @@ impl Worker {
             attempts: 0,
             first_failure: now.clone(),
             last_failure: now,
+            replays: 0,
+            status: Default::default(),
+            history: Vec::new(),
         }
         .encode()
     }

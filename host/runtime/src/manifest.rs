@@ -17,6 +17,7 @@ pub struct Defaults {
     pub call_timeout: Duration,
     pub batch_max: usize,
     pub retry: RetryPolicy,
+    pub quota: weft_core::Quota,
 }
 
 impl Default for Defaults {
@@ -26,6 +27,7 @@ impl Default for Defaults {
             call_timeout: Duration::from_millis(500),
             batch_max: 64,
             retry: RetryPolicy::default(),
+            quota: weft_core::Quota::default(),
         }
     }
 }
@@ -43,6 +45,8 @@ pub struct Manifest {
     pub call_timeout: Duration,
     pub batch_max: usize,
     pub retry: RetryPolicy,
+    /// What may wait in the module's queue before publishers get 429.
+    pub quota: weft_core::Quota,
     /// The `[config]` table, flattened to strings for the guest's `config` import.
     pub config: Vec<(String, String)>,
 }
@@ -67,6 +71,8 @@ struct File {
 struct LimitsFile {
     memory: Option<String>,
     call_timeout: Option<String>,
+    max_queue_events: Option<u64>,
+    max_queue_bytes: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -123,6 +129,16 @@ impl Manifest {
                 "limits.call_timeout = {call_timeout:?} is out of range: above zero and at most 5m"
             ));
         }
+        let mut quota = defaults.quota;
+        quota.max_events = file.limits.max_queue_events.unwrap_or(quota.max_events);
+        if let Some(s) = &file.limits.max_queue_bytes {
+            match s.parse::<bytesize::ByteSize>() {
+                Ok(b) => quota.max_bytes = b.as_u64(),
+                Err(_) => problems.push(format!(
+                    "limits.max_queue_bytes = \"{s}\" is not a size: write it with its unit, e.g. \"256MiB\""
+                )),
+            }
+        }
         let batch_max = file.delivery.batch_max.unwrap_or(defaults.batch_max);
         if batch_max == 0 || batch_max > MAX_BATCH {
             problems.push(format!(
@@ -158,6 +174,7 @@ impl Manifest {
             call_timeout,
             batch_max,
             retry,
+            quota,
             config: file
                 .config
                 .into_iter()

@@ -83,3 +83,45 @@ pub trait Engine: Send + Sync + 'static {
     /// A short name for logs and the format record.
     fn name(&self) -> &'static str;
 }
+
+/// Which engine [`crate::Store::open`] uses. A store stays with the engine that
+/// created it: opening it with the other one is refused.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// redb, in one file at `StoreConfig::path`: real fsyncs, less CPU per event.
+    #[default]
+    Redb,
+    /// sled 0.34.7, in a folder beside it (`path` with the extension `sled`).
+    Sled,
+}
+
+impl EngineKind {
+    pub const ALL: [EngineKind; 2] = [EngineKind::Redb, EngineKind::Sled];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Redb => "redb",
+            EngineKind::Sled => "sled",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EngineKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown storage engine `{s}`: expected `redb` or `sled`"))
+    }
+}

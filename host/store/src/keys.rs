@@ -38,3 +38,22 @@ pub fn dedup_by_time(time_ms: u64, key: &[u8]) -> Vec<u8> {
     k.extend_from_slice(key);
     k
 }
+
+/// A queue entry's value: `[event seq][payload bytes u32][enqueued at, ms]`, so
+/// the queue's size and the age of its oldest event are known without reading events.
+pub fn entry(event: u64, size: usize, at_ms: u64) -> [u8; 20] {
+    let mut v = [0u8; 20];
+    v[..8].copy_from_slice(&event.to_be_bytes());
+    v[8..12].copy_from_slice(&u32::try_from(size).unwrap_or(u32::MAX).to_be_bytes());
+    v[12..].copy_from_slice(&at_ms.to_be_bytes());
+    v
+}
+
+/// `(event seq, payload bytes, enqueued at ms)` of a queue entry.
+pub fn read_entry(v: &[u8]) -> Option<(u64, u64, u64)> {
+    Some((
+        read_u64(v)?,
+        u64::from(read_u32(v.get(8..)?)?),
+        read_u64(v.get(12..)?)?,
+    ))
+}

@@ -4,12 +4,13 @@
 //! # How it fits together
 //!
 //! [`Store`] keeps all queue, dedup and error-queue logic once, over the small
-//! transactional key-value [`Engine`] trait (redb by default). Readers (workers peeking
-//! at their queue) read snapshots directly. Every write goes through one writer
-//! thread that merges the requests of all callers into one transaction and one fsync
-//! (group commit), bounded by [`StoreConfig::max_batch`] events; while a commit is
-//! on its way to the disk the next batch gathers, so the commit rate follows the
-//! load instead of costing one fsync per event. A caller's future resolves only after
+//! transactional key-value [`Engine`] trait: redb by default, sled 0.34 beside it
+//! ([`EngineKind`]; each engine's module says what it syncs and what readers see).
+//! Readers (workers peeking at their queue) read snapshots directly. Every write goes
+//! through one writer thread that merges the requests of all callers into one
+//! transaction and one fsync (group commit), bounded by [`StoreConfig::max_batch`]
+//! events; while a commit is on its way to the disk the next batch gathers, so the
+//! commit rate follows the load instead of costing one fsync per event. A caller's future resolves only after
 //! the commit holding its request is durable.
 //!
 //! # Invariants
@@ -26,6 +27,11 @@
 //!
 //! # On-disk layout (format version 1)
 //!
+//! redb keeps everything in one file, [`StoreConfig::path`]; sled in a folder beside
+//! it, the same path with the extension `sled`. Opening a store with the engine that
+//! did not create it is refused (by the `engine` record, and by which of the two
+//! exists). Both hold the same tables:
+//!
 //! | table | key | value |
 //! |---|---|---|
 //! | `meta` | `format`, `engine` | `1`, engine name |
@@ -38,15 +44,18 @@
 //! | `dedup_by_time` | time (ms, u64 BE) + dedup key | empty |
 //! | `errors` | queue id (u32 BE) + error seq (u64 BE) | error record, encoded by the caller |
 
+mod disk;
 mod engine;
 mod error;
 mod keys;
 mod redb_engine;
+mod sled_engine;
 mod store;
 mod writer;
 
-pub use engine::{Engine, Entry, ReadTxn, Table, WriteTxn};
+pub use engine::{Engine, EngineKind, Entry, ReadTxn, Table, WriteTxn};
 pub use error::Error;
 pub use keys::QueueId;
 pub use redb_engine::Redb;
+pub use sled_engine::Sled;
 pub use store::{Completion, Delivery, FORMAT_VERSION, NewEvent, Store, StoreConfig};

@@ -6,18 +6,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::engine::{Engine, Table};
+use crate::engine::{Engine, EngineKind, Table};
 use crate::keys::{self, QueueId};
 use crate::writer::{Op, Reply, Writer};
-use crate::{Error, Redb};
+use crate::{Error, Redb, Sled};
 
 /// The on-disk format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// The database file.
+    /// The database file (redb); sled uses a folder beside it, see [`Self::engine_path`].
     pub path: PathBuf,
+    /// The engine to open or create the store with.
+    pub engine: EngineKind,
     /// `true`: every commit is fsynced before anyone is told it succeeded.
     pub durable: bool,
     /// Most events (appended, consumed or emitted) merged into one commit.
@@ -36,11 +38,25 @@ impl StoreConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
+            engine: EngineKind::default(),
             durable: true,
             max_batch: 1024,
             max_delay: Duration::ZERO,
             dedup_window: Duration::from_secs(24 * 3600),
             queue_capacity: 4096,
+        }
+    }
+
+    /// Where the configured engine keeps its data: the file `path` for redb, the
+    /// folder `path` with the extension `sled` for sled.
+    pub fn engine_path(&self) -> PathBuf {
+        self.path_of(self.engine)
+    }
+
+    fn path_of(&self, engine: EngineKind) -> PathBuf {
+        match engine {
+            EngineKind::Redb => self.path.clone(),
+            EngineKind::Sled => self.path.with_extension("sled"),
         }
     }
 }
@@ -67,6 +83,8 @@ pub struct Completion {
     pub failed: Vec<Vec<u8>>,
     /// Error records of this queue that are dealt with (replayed or purged) and removed.
     pub resolved: Vec<u64>,
+    /// Error records of this queue rewritten in place (a repair's history), by sequence.
+    pub updated: Vec<(u64, Vec<u8>)>,
 }
 
 /// One queued event, as a worker sees it.
@@ -84,12 +102,13 @@ pub struct Store {
 pub(crate) struct Inner {
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) queues: RwLock<HashMap<String, QueueId>>,
-    pub(crate) depths: Arc<RwLock<HashMap<QueueId, Arc<AtomicU64>>>>,
+    pub(crate) depths: Arc<RwLock<HashMap<QueueId, Arc<Counters>>>>,
     writer: Writer,
+    path: PathBuf,
 }
 
 impl Store {
-    /// Opens (or creates) the store with the default engine, redb.
+    /// Opens (or creates) the store with the engine `config.engine` names.
     pub fn open(config: StoreConfig) -> Result<Self, Error> {
         if let Some(dir) = config.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::Open {
@@ -97,18 +116,24 @@ impl Store {
                 reason: format!("cannot create {}: {e}", dir.display()),
             })?;
         }
-        let engine = Arc::new(Redb::open(&config.path)?);
+        refuse_other_engine(&config)?;
+        let path = config.engine_path();
+        let engine: Arc<dyn Engine> = match config.engine {
+            EngineKind::Redb => Arc::new(Redb::open(&path)?),
+            EngineKind::Sled => Arc::new(Sled::open(&path)?),
+        };
         Self::with_engine(engine, config)
     }
 
     /// Opens the store over any engine (the sled comparison, tests).
     pub fn with_engine(engine: Arc<dyn Engine>, config: StoreConfig) -> Result<Self, Error> {
-        check_format(engine.as_ref(), &config.path)?;
+        check_format(engine.as_ref(), &config.engine_path())?;
         let (queues, depths) = load_queues(engine.as_ref())?;
         let depths = Arc::new(RwLock::new(depths));
         let writer = Writer::start(engine.clone(), &config, depths.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
+                path: config.engine_path(),
                 engine,
                 queues: RwLock::new(queues),
                 depths,
@@ -195,7 +220,23 @@ impl Store {
 
     /// Events waiting in a queue.
     pub fn depth(&self, queue: QueueId) -> u64 {
-        self.depth_counter(queue).load(Ordering::Relaxed)
+        self.depth_counter(queue).events.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of event data waiting in a queue (each event counted in every queue holding it).
+    pub fn queued_bytes(&self, queue: QueueId) -> u64 {
+        self.depth_counter(queue).bytes.load(Ordering::Relaxed)
+    }
+
+    /// When the oldest event waiting in a queue was queued (ms since the Unix epoch).
+    pub fn oldest(&self, queue: QueueId) -> Result<Option<u64>, Error> {
+        let read = self.inner.engine.read()?;
+        let (start, end) = keys::queue_range(queue);
+        Ok(read
+            .range(Table::Queues, &start, &end, 1)?
+            .first()
+            .and_then(|(_, v)| keys::read_entry(v))
+            .map(|(_, _, at)| at))
     }
 
     /// Up to `max` error records of a queue, oldest first, with their sequence numbers.
@@ -212,6 +253,16 @@ impl Store {
                 Ok((seq, v))
             })
             .collect()
+    }
+
+    /// Bytes the store's files take on disk.
+    pub fn disk_usage(&self) -> u64 {
+        crate::disk::usage(&self.inner.path)
+    }
+
+    /// Bytes free on the filesystem holding the store, if the system says.
+    pub fn disk_free(&self) -> Option<u64> {
+        crate::disk::free(&self.inner.path)
     }
 
     /// One error record of a queue.
@@ -231,15 +282,23 @@ impl Store {
         self.inner.engine.name()
     }
 
-    pub(crate) fn depth_counter(&self, queue: QueueId) -> Arc<AtomicU64> {
+    pub(crate) fn depth_counter(&self, queue: QueueId) -> Arc<Counters> {
         depth_counter(&self.inner.depths, queue)
     }
 }
 
+/// Events and bytes waiting in one queue, kept in memory, changed by the writer
+/// after each commit.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) events: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+}
+
 pub(crate) fn depth_counter(
-    depths: &RwLock<HashMap<QueueId, Arc<AtomicU64>>>,
+    depths: &RwLock<HashMap<QueueId, Arc<Counters>>>,
     queue: QueueId,
-) -> Arc<AtomicU64> {
+) -> Arc<Counters> {
     if let Some(c) = depths.read().ok().and_then(|d| d.get(&queue).cloned()) {
         return c;
     }
@@ -258,6 +317,23 @@ fn corrupt(table: &'static str) -> Error {
 
 fn poisoned<T>(_: T) -> Error {
     Error::Engine("a store lock was poisoned by a panic".into())
+}
+
+/// Refuses to create a new store for one engine where the other engine's store is:
+/// the two live at different paths, so the `engine` record alone would not notice.
+fn refuse_other_engine(config: &StoreConfig) -> Result<(), Error> {
+    let ours = config.engine_path();
+    for other in EngineKind::ALL {
+        let theirs = config.path_of(other);
+        if other != config.engine && theirs.exists() && !ours.exists() {
+            return Err(Error::WrongEngine {
+                path: theirs,
+                found: other.name().to_owned(),
+                expected: config.engine.name().to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Writes the format record into a new store, or checks the one found.
@@ -297,7 +373,7 @@ fn check_format(engine: &dyn Engine, path: &Path) -> Result<(), Error> {
     }
 }
 
-type Queues = (HashMap<String, QueueId>, HashMap<QueueId, Arc<AtomicU64>>);
+type Queues = (HashMap<String, QueueId>, HashMap<QueueId, Arc<Counters>>);
 
 /// Reads the queue names and counts each queue's entries (its depth).
 fn load_queues(engine: &dyn Engine) -> Result<Queues, Error> {
@@ -308,9 +384,20 @@ fn load_queues(engine: &dyn Engine) -> Result<Queues, Error> {
         let name = String::from_utf8(k).map_err(|_| corrupt("queue_names"))?;
         let id = keys::read_u32(&v).ok_or(corrupt("queue_names"))?;
         let (start, end) = keys::queue_range(id);
-        let depth = read.range(Table::Queues, &start, &end, usize::MAX)?.len();
+        let entries = read.range(Table::Queues, &start, &end, usize::MAX)?;
+        let bytes: u64 = entries
+            .iter()
+            .filter_map(|(_, v)| keys::read_entry(v))
+            .map(|(_, size, _)| size)
+            .sum();
         names.insert(name, id);
-        depths.insert(id, Arc::new(AtomicU64::new(depth as u64)));
+        depths.insert(
+            id,
+            Arc::new(Counters {
+                events: AtomicU64::new(entries.len() as u64),
+                bytes: AtomicU64::new(bytes),
+            }),
+        );
     }
     Ok((names, depths))
 }

@@ -7,7 +7,7 @@
 //! requests queue up for the next round, so under load one fsync covers many callers.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -31,7 +31,8 @@ impl Op {
             Op::CreateQueue(_) => 1,
             Op::Append(events) => events.len().max(1),
             Op::Complete(c) => {
-                (c.consumed.len() + c.outputs.len() + c.failed.len() + c.resolved.len()).max(1)
+                let errors = c.failed.len() + c.resolved.len() + c.updated.len();
+                (c.consumed.len() + c.outputs.len() + errors).max(1)
             }
         }
     }
@@ -50,7 +51,10 @@ enum Msg {
     Close(oneshot::Sender<()>),
 }
 
-type Depths = Arc<RwLock<HashMap<QueueId, Arc<AtomicU64>>>>;
+type Depths = Arc<RwLock<HashMap<QueueId, Arc<crate::store::Counters>>>>;
+
+/// Per queue: (events, bytes) added (positive) or removed (negative) by a commit.
+type Deltas = HashMap<QueueId, (i64, i64)>;
 
 pub(crate) struct Writer {
     tx: flume::Sender<Msg>,
@@ -253,7 +257,7 @@ impl Worker {
             return;
         }
         let mut replies = Vec::with_capacity(batch.len());
-        let mut deltas: HashMap<QueueId, i64> = HashMap::new();
+        let mut deltas: Deltas = HashMap::new();
         let mut applied = false;
         let now = now_ms();
         let expire = !self.state.dedup_window.is_zero()
@@ -277,12 +281,14 @@ impl Worker {
         }
         match result {
             Ok(()) => {
-                for (queue, delta) in deltas {
-                    let counter = crate::store::depth_counter(&self.depths, queue);
-                    if delta >= 0 {
-                        counter.fetch_add(delta as u64, Ordering::Relaxed);
-                    } else {
-                        counter.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+                for (queue, (events, bytes)) in deltas {
+                    let c = crate::store::depth_counter(&self.depths, queue);
+                    for (counter, delta) in [(&c.events, events), (&c.bytes, bytes)] {
+                        if delta >= 0 {
+                            counter.fetch_add(delta as u64, Ordering::Relaxed);
+                        } else {
+                            counter.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+                        }
                     }
                 }
                 for ((_, reply), r) in batch.into_iter().zip(replies) {
@@ -326,7 +332,7 @@ fn apply(
     state: &mut State,
     op: &Op,
     now: u64,
-    deltas: &mut HashMap<QueueId, i64>,
+    deltas: &mut Deltas,
 ) -> Result<Reply, Error> {
     match op {
         Op::CreateQueue(name) => {
@@ -353,8 +359,10 @@ fn apply(
                 let key = keys::queued(c.queue, *seq);
                 if let Some(v) = w.get(Table::Queues, &key)? {
                     w.delete(Table::Queues, &key)?;
-                    *deltas.entry(c.queue).or_default() -= 1;
-                    if let Some(event) = keys::read_u64(&v) {
+                    let d = deltas.entry(c.queue).or_default();
+                    d.0 -= 1;
+                    if let Some((event, size, _)) = keys::read_entry(&v) {
+                        d.1 -= size as i64;
                         release(w, event)?;
                     }
                 }
@@ -364,6 +372,12 @@ fn apply(
             }
             for seq in &c.resolved {
                 w.delete(Table::Errors, &keys::queued(c.queue, *seq))?;
+            }
+            for (seq, record) in &c.updated {
+                let key = keys::queued(c.queue, *seq);
+                if w.get(Table::Errors, &key)?.is_some() {
+                    w.put(Table::Errors, &key, record)?;
+                }
             }
             for record in &c.failed {
                 let seq = State::next(w, &mut state.error_next, &mut state.dirty, "e", c.queue)?;
@@ -380,7 +394,7 @@ fn append(
     state: &mut State,
     event: &NewEvent,
     now: u64,
-    deltas: &mut HashMap<QueueId, i64>,
+    deltas: &mut Deltas,
 ) -> Result<bool, Error> {
     let window = state.dedup_window.as_millis() as u64;
     let dedup = event.dedup.as_ref().filter(|_| window > 0);
@@ -402,8 +416,11 @@ fn append(
         w.put(Table::Refs, &seq_key, &refs.to_be_bytes())?;
         for queue in &event.queues {
             let qseq = State::next(w, &mut state.queue_next, &mut state.dirty, "q", *queue)?;
-            w.put(Table::Queues, &keys::queued(*queue, qseq), &seq_key)?;
-            *deltas.entry(*queue).or_default() += 1;
+            let entry = keys::entry(seq, event.payload.len(), now);
+            w.put(Table::Queues, &keys::queued(*queue, qseq), &entry)?;
+            let d = deltas.entry(*queue).or_default();
+            d.0 += 1;
+            d.1 += event.payload.len() as i64;
         }
     }
     if let Some(key) = dedup {

@@ -4,11 +4,52 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use weft_store::{
-    Completion, Engine, Error, NewEvent, ReadTxn, Redb, Store, StoreConfig, WriteTxn,
+    Completion, Engine, EngineKind, Error, NewEvent, ReadTxn, Redb, Sled, Store, StoreConfig,
+    WriteTxn,
 };
 
-fn config(dir: &tempfile::TempDir) -> StoreConfig {
-    StoreConfig::new(dir.path().join("weft.redb"))
+/// Runs each named `async fn(EngineKind)` once per engine, as `redb::NAME` and
+/// `sled::NAME`.
+macro_rules! for_each_engine {
+    ($($name:ident),* $(,)?) => {
+        mod redb {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(weft_store::EngineKind::Redb).await
+            })*
+        }
+        mod sled {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(weft_store::EngineKind::Sled).await
+            })*
+        }
+    };
+}
+
+for_each_engine!(
+    one_event_is_queued_for_every_subscriber_in_order,
+    completing_moves_inputs_to_outputs_atomically_and_frees_unreferenced_events,
+    a_duplicate_source_and_id_is_stored_once,
+    dedup_can_be_switched_off,
+    queues_positions_and_dedup_survive_a_reopen,
+    an_unknown_format_version_is_refused_with_a_clear_message,
+    concurrent_appends_share_commits,
+    a_store_is_not_opened_with_the_other_engine,
+    a_write_sees_its_own_changes_in_gets_ranges_and_last,
+);
+
+fn config(dir: &tempfile::TempDir, engine: EngineKind) -> StoreConfig {
+    let mut c = StoreConfig::new(dir.path().join("weft.redb"));
+    c.engine = engine;
+    c
+}
+
+fn open_engine(c: &StoreConfig) -> Arc<dyn Engine> {
+    match c.engine {
+        EngineKind::Redb => Arc::new(Redb::open(&c.engine_path()).unwrap()),
+        EngineKind::Sled => Arc::new(Sled::open(&c.engine_path()).unwrap()),
+    }
 }
 
 fn event(payload: &str, queues: &[u32]) -> NewEvent {
@@ -28,10 +69,9 @@ fn payloads(store: &Store, q: u32) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn one_event_is_queued_for_every_subscriber_in_order() {
+async fn one_event_is_queued_for_every_subscriber_in_order(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(config(&dir)).unwrap();
+    let store = Store::open(config(&dir, kind)).unwrap();
     let a = store.queue("a").await.unwrap();
     let b = store.queue("b").await.unwrap();
     assert_eq!(
@@ -52,10 +92,11 @@ async fn one_event_is_queued_for_every_subscriber_in_order() {
     assert_eq!((store.depth(a), store.depth(b)), (3, 2));
 }
 
-#[tokio::test]
-async fn completing_moves_inputs_to_outputs_atomically_and_frees_unreferenced_events() {
+async fn completing_moves_inputs_to_outputs_atomically_and_frees_unreferenced_events(
+    kind: EngineKind,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(config(&dir)).unwrap();
+    let store = Store::open(config(&dir, kind)).unwrap();
     let a = store.queue("a").await.unwrap();
     let b = store.queue("b").await.unwrap();
     store
@@ -74,6 +115,7 @@ async fn completing_moves_inputs_to_outputs_atomically_and_frees_unreferenced_ev
             }],
             failed: vec![b"bad one".to_vec()],
             resolved: vec![],
+            updated: vec![],
         })
         .await
         .unwrap();
@@ -102,10 +144,9 @@ async fn completing_moves_inputs_to_outputs_atomically_and_frees_unreferenced_ev
     assert_eq!(payloads(&store, a), ["2", "1 again"]);
 }
 
-#[tokio::test]
-async fn a_duplicate_source_and_id_is_stored_once() {
+async fn a_duplicate_source_and_id_is_stored_once(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(config(&dir)).unwrap();
+    let store = Store::open(config(&dir, kind)).unwrap();
     let a = store.queue("a").await.unwrap();
     let stored = store
         .append(vec![event("1", &[a]), event("1", &[a])])
@@ -117,10 +158,9 @@ async fn a_duplicate_source_and_id_is_stored_once() {
     assert_eq!(payloads(&store, a), ["1"]);
 }
 
-#[tokio::test]
-async fn dedup_can_be_switched_off() {
+async fn dedup_can_be_switched_off(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = config(&dir);
+    let mut c = config(&dir, kind);
     c.dedup_window = std::time::Duration::ZERO;
     let store = Store::open(c).unwrap();
     let a = store.queue("a").await.unwrap();
@@ -131,11 +171,10 @@ async fn dedup_can_be_switched_off() {
     assert_eq!(stored, [true, true]);
 }
 
-#[tokio::test]
-async fn queues_positions_and_dedup_survive_a_reopen() {
+async fn queues_positions_and_dedup_survive_a_reopen(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let (a, last_seq) = {
-        let store = Store::open(config(&dir)).unwrap();
+        let store = Store::open(config(&dir, kind)).unwrap();
         let a = store.queue("a").await.unwrap();
         store
             .append(vec![event("1", &[a]), event("2", &[a])])
@@ -154,7 +193,7 @@ async fn queues_positions_and_dedup_survive_a_reopen() {
         store.close().await.unwrap();
         (a, last)
     };
-    let store = Store::open(config(&dir)).unwrap();
+    let store = Store::open(config(&dir, kind)).unwrap();
     assert_eq!(store.queue_id("a"), Some(a));
     assert_eq!(store.depth(a), 1);
     assert_eq!(store.append(vec![event("2", &[a])]).await.unwrap(), [false]);
@@ -165,19 +204,15 @@ async fn queues_positions_and_dedup_survive_a_reopen() {
     assert_eq!(payloads(&store, a), ["2", "3"]);
 }
 
-#[tokio::test]
-async fn an_unknown_format_version_is_refused_with_a_clear_message() {
+async fn an_unknown_format_version_is_refused_with_a_clear_message(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("weft.redb");
-    {
-        let engine = Redb::open(&path).unwrap();
-        engine
-            .write(true, &mut |w| {
-                w.put(weft_store::Table::Meta, b"format", b"99")
-            })
-            .unwrap();
-    }
-    let err = Store::open(StoreConfig::new(&path)).err().unwrap();
+    let c = config(&dir, kind);
+    open_engine(&c)
+        .write(true, &mut |w| {
+            w.put(weft_store::Table::Meta, b"format", b"99")
+        })
+        .unwrap();
+    let err = Store::open(c).err().unwrap();
     assert!(matches!(err, Error::Format { .. }));
     let msg = err.to_string();
     assert!(
@@ -186,8 +221,56 @@ async fn an_unknown_format_version_is_refused_with_a_clear_message() {
     );
 }
 
+async fn a_store_is_not_opened_with_the_other_engine(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let other = match kind {
+        EngineKind::Redb => EngineKind::Sled,
+        EngineKind::Sled => EngineKind::Redb,
+    };
+    let store = Store::open(config(&dir, kind)).unwrap();
+    let a = store.queue("a").await.unwrap();
+    store.append(vec![event("1", &[a])]).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+
+    let err = Store::open(config(&dir, other)).err().unwrap();
+    assert!(matches!(err, Error::WrongEngine { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("engine `{kind}`, not `{other}`")),
+        "{msg}"
+    );
+    // The `engine` record refuses it too: here, an engine posing as the other one.
+    let posing = Posing(open_engine(&config(&dir, kind)), other.name());
+    let err = Store::with_engine(Arc::new(posing), config(&dir, other)).err();
+    assert!(matches!(err, Some(Error::WrongEngine { .. })), "{err:?}");
+    assert_eq!(
+        payloads(&Store::open(config(&dir, kind)).unwrap(), a),
+        ["1"]
+    );
+}
+
+/// An engine that reports another engine's name.
+struct Posing(Arc<dyn Engine>, &'static str);
+
+impl Engine for Posing {
+    fn read(&self) -> Result<Box<dyn ReadTxn + '_>, Error> {
+        self.0.read()
+    }
+    fn write(
+        &self,
+        durable: bool,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.0.write(durable, f)
+    }
+    fn name(&self) -> &'static str {
+        self.1
+    }
+}
+
 /// Counts commits, to show that concurrent callers share them.
-struct Counting(Redb, AtomicUsize);
+struct Counting(Arc<dyn Engine>, AtomicUsize);
 
 impl Engine for Counting {
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>, Error> {
@@ -202,15 +285,14 @@ impl Engine for Counting {
         self.0.write(durable, f)
     }
     fn name(&self) -> &'static str {
-        "redb"
+        self.0.name()
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_appends_share_commits() {
+async fn concurrent_appends_share_commits(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
-    let c = config(&dir);
-    let engine = Arc::new(Counting(Redb::open(&c.path).unwrap(), AtomicUsize::new(0)));
+    let c = config(&dir, kind);
+    let engine = Arc::new(Counting(open_engine(&c), AtomicUsize::new(0)));
     let store = Store::with_engine(engine.clone(), c).unwrap();
     let a = store.queue("a").await.unwrap();
     let before = engine.1.load(Ordering::Relaxed);
@@ -226,4 +308,54 @@ async fn concurrent_appends_share_commits() {
     let commits = engine.1.load(Ordering::Relaxed) - before;
     assert_eq!(store.depth(a), 500);
     assert!(commits < 250, "500 appends took {commits} commits");
+}
+
+async fn a_write_sees_its_own_changes_in_gets_ranges_and_last(kind: EngineKind) {
+    use weft_store::Table::Events;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(&config(&dir, kind));
+    let keys = |entries: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<u8> {
+        entries.into_iter().map(|(k, _)| k[0]).collect()
+    };
+    engine
+        .write(false, &mut |w| {
+            for k in [1u8, 3, 5, 7] {
+                w.put(Events, &[k], b"old")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    engine
+        .write(false, &mut |w| {
+            w.put(Events, &[2], b"new")?;
+            w.put(Events, &[5], b"new")?;
+            w.delete(Events, &[3])?;
+            w.delete(Events, &[7])?;
+            w.put(Events, &[9], b"new")?;
+            w.delete(Events, &[9])?;
+            assert_eq!(w.get(Events, &[5])?.unwrap(), b"new");
+            assert_eq!(w.get(Events, &[3])?, None);
+            assert_eq!(w.get(Events, &[1])?.unwrap(), b"old");
+            assert_eq!(keys(w.range(Events, &[0], &[255], 100)?), [1, 2, 5]);
+            assert_eq!(keys(w.range(Events, &[2], &[5], 100)?), [2]);
+            assert_eq!(keys(w.range(Events, &[0], &[255], 2)?), [1, 2]);
+            assert_eq!(w.range(Events, &[5], &[5], 100)?, []);
+            let (k, v) = w.last(Events, &[0], &[255])?.unwrap();
+            assert_eq!((k, v), (vec![5], b"new".to_vec()));
+            assert_eq!(w.last(Events, &[6], &[255])?, None);
+            Ok(())
+        })
+        .unwrap();
+    // A failed write leaves nothing behind.
+    let failed = engine.write(false, &mut |w| {
+        w.put(Events, &[4], b"never")?;
+        Err(Error::Engine("changed my mind".into()))
+    });
+    assert!(failed.is_err());
+    let read = engine.read().unwrap();
+    assert_eq!(
+        keys(read.range(Events, &[0], &[255], 100).unwrap()),
+        [1, 2, 5]
+    );
+    assert_eq!(read.last(Events, &[0], &[5]).unwrap().unwrap().0, [2]);
 }

@@ -1,0 +1,221 @@
+//! The repair station over HTTP (`weft errors` uses it).
+//!
+//! Selections are the same everywhere: `module`, `seq`, `topic` (a pattern over the
+//! original topic), `reason` (contained text), `since` / `until` (RFC 3339, last
+//! failure), `status` (`failed`, `replayed`). Replay and purge refuse an empty
+//! selection unless `all` is true, and purge asks for `"confirm": true`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use weft_core::Pattern;
+use weft_core::failure::Status;
+use weft_core::repair::{self, Edit, ReplayTo, Selection};
+
+use crate::api::{AppState, problem};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionParams {
+    module: Option<String>,
+    seq: Option<u64>,
+    topic: Option<String>,
+    reason: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    status: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    all: bool,
+    /// Replay: `module` (default) or `topic`.
+    to: Option<String>,
+    /// Replay: new data, as JSON (stored as its JSON text; a string as its text) ...
+    data: Option<Value>,
+    /// ... or as base64 bytes.
+    data_base64: Option<String>,
+    /// Replay: attributes to set.
+    #[serde(default)]
+    set: std::collections::BTreeMap<String, String>,
+    /// Purge: the confirmation.
+    #[serde(default)]
+    confirm: bool,
+}
+
+impl SelectionParams {
+    fn selection(&self) -> Result<Selection, String> {
+        let time = |s: &Option<String>, name: &str| {
+            s.as_deref()
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .map_err(|e| {
+                            format!(
+                                "`{name}` must be an RFC 3339 time like 2026-01-31T12:00:00Z: {e}"
+                            )
+                        })
+                })
+                .transpose()
+        };
+        Ok(Selection {
+            module: self.module.clone(),
+            seq: self.seq,
+            topic: self
+                .topic
+                .as_deref()
+                .map(Pattern::parse)
+                .transpose()
+                .map_err(|e| format!("`topic`: {e}"))?,
+            reason: self.reason.clone(),
+            since: time(&self.since, "since")?,
+            until: time(&self.until, "until")?,
+            status: match self.status.as_deref() {
+                None | Some("any") => None,
+                Some("failed") => Some(Status::Failed),
+                Some("replayed") => Some(Status::Replayed),
+                Some(other) => {
+                    return Err(format!(
+                        "`status` is failed, replayed or any, not `{other}`"
+                    ));
+                }
+            },
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.module.is_none()
+            && self.seq.is_none()
+            && self.topic.is_none()
+            && self.reason.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+    }
+}
+
+pub async fn list(State(app): State<AppState>, Query(q): Query<SelectionParams>) -> Response {
+    let sel = match q.selection() {
+        Ok(s) => s,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+    };
+    match repair::find(app.hub.store(), &sel, q.limit.unwrap_or(1000)) {
+        Ok(found) => Json(json!({ "errors": found })).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn list_module(
+    state: State<AppState>,
+    Path(module): Path<String>,
+    Query(mut q): Query<SelectionParams>,
+) -> Response {
+    if state.hub.store().queue_id(&module).is_none() {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no module `{module}` has run on this host"),
+        );
+    }
+    q.module = Some(module);
+    list(state, Query(q)).await
+}
+
+pub async fn show(
+    State(app): State<AppState>,
+    Path((module, seq)): Path<(String, u64)>,
+) -> Response {
+    let sel = Selection {
+        module: Some(module.clone()),
+        seq: Some(seq),
+        ..Default::default()
+    };
+    match repair::find(app.hub.store(), &sel, 1) {
+        Ok(mut found) if !found.is_empty() => Json(found.remove(0)).into_response(),
+        Ok(_) => problem(
+            StatusCode::NOT_FOUND,
+            format!("no error record {seq} for module `{module}`"),
+        ),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn replay(State(app): State<AppState>, Json(body): Json<SelectionParams>) -> Response {
+    if body.is_empty() && !body.all {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "say which records to replay (module, seq, topic, reason, since, until) or set \"all\": true",
+        );
+    }
+    let sel = match body.selection() {
+        Ok(s) => s,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+    };
+    let to = match body.to.as_deref() {
+        None | Some("module") => ReplayTo::Module,
+        Some("topic") => ReplayTo::Topic,
+        Some(other) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!("`to` is module or topic, not `{other}`"),
+            );
+        }
+    };
+    let data = match (&body.data, &body.data_base64) {
+        (Some(_), Some(_)) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "give `data` or `data_base64`, not both",
+            );
+        }
+        (Some(v), None) => Some(match v {
+            Value::String(s) => s.clone().into_bytes(),
+            other => other.to_string().into_bytes(),
+        }),
+        (None, Some(b)) => match base64::engine::general_purpose::STANDARD.decode(b) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    format!("`data_base64` is not base64: {e}"),
+                );
+            }
+        },
+        (None, None) => None,
+    };
+    let edit = Edit {
+        data,
+        set: body.set.into_iter().collect(),
+    };
+    match repair::replay(&app.hub, &sel, to, &edit, app.max_replays).await {
+        Ok(report) => Json(report).into_response(),
+        Err(repair::RepairError::BadEdit(e)) => problem(StatusCode::BAD_REQUEST, e),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+pub async fn purge(State(app): State<AppState>, Json(body): Json<SelectionParams>) -> Response {
+    if body.is_empty() && !body.all {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "say which records to purge (module, seq, topic, reason, since, until) or set \"all\": true",
+        );
+    }
+    let sel = match body.selection() {
+        Ok(s) => s,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+    };
+    if !body.confirm {
+        let n = repair::find(app.hub.store(), &sel, usize::MAX)
+            .map(|f| f.len())
+            .unwrap_or(0);
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("this would purge {n} records for good: send it again with \"confirm\": true"),
+        );
+    }
+    match repair::purge(&app.hub, &sel).await {
+        Ok(n) => Json(json!({ "purged": n })).into_response(),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}

@@ -1,0 +1,138 @@
+//! Limits on what may wait: per subscription (events and bytes) and for the store
+//! on disk. A publish that would pass one is refused whole, before anything is
+//! stored; events already accepted are never dropped to make room.
+//!
+//! The check reads the queues' counters before the write, so concurrent publishers
+//! may together pass a quota by at most what they have in flight.
+
+use std::collections::HashMap;
+
+use weft_store::{NewEvent, QueueId, Store};
+
+use crate::route::Route;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub max_events: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self {
+            max_events: 1_000_000,
+            max_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// The store's limits on disk.
+///
+/// `max_bytes` counts the event data held by all queues, not the size of the
+/// store's files: engines keep freed pages for reuse instead of shrinking their
+/// files, so a file-size quota, once reached, would never clear. The filesystem
+/// itself is guarded by `min_free`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskQuota {
+    /// Most bytes of event data all queues may hold together.
+    pub max_bytes: u64,
+    /// Least free bytes to keep on the filesystem.
+    pub min_free: u64,
+}
+
+impl Default for DiskQuota {
+    fn default() -> Self {
+        Self {
+            max_bytes: u64::MAX,
+            min_free: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a publish was refused for room.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Full {
+    #[error(
+        "{subscription} is full ({have} {unit} waiting, limit {limit}): its consumer is behind; publish again later"
+    )]
+    Subscription {
+        /// `subscription `NAME`` or `module `NAME``.
+        subscription: String,
+        have: u64,
+        limit: u64,
+        unit: &'static str,
+    },
+    #[error(
+        "the store is at its disk quota ({used} of {limit} bytes): publish again once consumers have caught up"
+    )]
+    Disk { used: u64, limit: u64 },
+    #[error(
+        "the disk holding the store has {free} bytes free, under the {reserve} bytes weft keeps free: make room on it"
+    )]
+    NoSpace { free: u64, reserve: u64 },
+}
+
+/// Checks that `events` fit in every queue they go to.
+pub fn check(store: &Store, routes: &[Route], events: &[NewEvent]) -> Result<(), Full> {
+    let mut adds: HashMap<QueueId, (u64, u64)> = HashMap::new();
+    for e in events {
+        for q in &e.queues {
+            let a = adds.entry(*q).or_default();
+            a.0 += 1;
+            a.1 += e.payload.len() as u64;
+        }
+    }
+    for (queue, (events, bytes)) in adds {
+        let Some(route) = routes.iter().find(|r| r.queue == queue) else {
+            continue;
+        };
+        let who = || match route.name.strip_prefix(crate::repair::SUBSCRIPTION_PREFIX) {
+            Some(name) => format!("subscription `{name}`"),
+            None => format!("module `{}`", route.name),
+        };
+        let (have_events, have_bytes) = (store.depth(queue), store.queued_bytes(queue));
+        if have_events + events > route.quota.max_events {
+            return Err(Full::Subscription {
+                subscription: who(),
+                have: have_events,
+                limit: route.quota.max_events,
+                unit: "events",
+            });
+        }
+        if have_bytes + bytes > route.quota.max_bytes {
+            return Err(Full::Subscription {
+                subscription: who(),
+                have: have_bytes,
+                limit: route.quota.max_bytes,
+                unit: "bytes",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the store's disk quota and the free space left.
+pub fn check_disk(store: &Store, quota: &DiskQuota) -> Result<(), Full> {
+    if quota.max_bytes != u64::MAX {
+        let used: u64 = store
+            .queue_names()
+            .iter()
+            .map(|(_, q)| store.queued_bytes(*q))
+            .sum();
+        if used >= quota.max_bytes {
+            return Err(Full::Disk {
+                used,
+                limit: quota.max_bytes,
+            });
+        }
+    }
+    if let Some(free) = store.disk_free()
+        && free < quota.min_free
+    {
+        return Err(Full::NoSpace {
+            free,
+            reserve: quota.min_free,
+        });
+    }
+    Ok(())
+}
