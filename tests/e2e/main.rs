@@ -18,5 +18,6 @@ mod delivery;
 mod limits;
 mod pipeline;
 mod repair;
+mod subscriptions;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

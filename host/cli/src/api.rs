@@ -17,6 +17,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::subscriptions;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -49,6 +50,7 @@ pub struct AppState {
     pub refused: Arc<Vec<(String, String)>>,
     /// How often one event may be replayed from an error queue.
     pub max_replays: u32,
+    pub subscriptions: Arc<crate::subscriptions::Registry>,
 }
 
 pub fn router(state: AppState, max_body: usize) -> Router {
@@ -61,8 +63,17 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/errors/{module}/{seq}", get(crate::repair_api::show))
         .route("/v1/errors/replay", post(crate::repair_api::replay))
         .route("/v1/errors/purge", post(crate::repair_api::purge))
-        .route("/v1/subscriptions/{name}/events", get(pull))
-        .route("/v1/subscriptions/{name}/ack", post(ack))
+        .route("/v1/subscriptions", get(subscriptions::list))
+        .route(
+            "/v1/subscriptions/{name}",
+            axum::routing::put(subscriptions::put).delete(subscriptions::delete),
+        )
+        .route("/v1/subscriptions/{name}/events", get(subscriptions::pull))
+        .route("/v1/subscriptions/{name}/ack", post(subscriptions::ack))
+        .route(
+            "/v1/subscriptions/{name}/stream",
+            get(subscriptions::stream),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(max_body))
@@ -246,90 +257,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
     }
 }
 
-/// The queue of a configured subscription; apart from module queues by name.
-pub fn subscription_queue(name: &str) -> String {
-    format!("subscription/{name}")
-}
-
-#[derive(Deserialize)]
-struct PullQuery {
-    #[serde(default = "hundred")]
-    max: usize,
-}
-
-async fn pull(
-    State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<PullQuery>,
-) -> Response {
-    let store = app.hub.store();
-    let Some(queue) = store.queue_id(&subscription_queue(&name)) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no subscription `{name}`: declare it under [subscriptions] in the host config"
-            ),
-        );
-    };
-    match store.peek(queue, q.max.clamp(1, 10_000)) {
-        Ok(batch) => {
-            let events: Vec<_> = batch
-                .into_iter()
-                .map(|d| match weft_core::Event::decode(&d.payload) {
-                    Ok(e) => json!({ "seq": d.seq, "event": cloudevents::to_json(&e) }),
-                    Err(e) => json!({ "seq": d.seq, "unreadable": e.to_string() }),
-                })
-                .collect();
-            Json(json!({ "subscription": name, "events": events })).into_response()
-        }
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-#[derive(Deserialize)]
-struct AckQuery {
-    upto: u64,
-}
-
-async fn ack(
-    State(app): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<AckQuery>,
-) -> Response {
-    let store = app.hub.store();
-    let Some(queue) = store.queue_id(&subscription_queue(&name)) else {
-        return problem(StatusCode::NOT_FOUND, format!("no subscription `{name}`"));
-    };
-    let mut removed = 0;
-    loop {
-        let batch = match store.peek(queue, 1000) {
-            Ok(b) => b,
-            Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        };
-        let seqs: Vec<u64> = batch
-            .iter()
-            .map(|d| d.seq)
-            .filter(|s| *s <= q.upto)
-            .collect();
-        if seqs.is_empty() {
-            break;
-        }
-        let done = seqs.len() < batch.len();
-        removed += seqs.len();
-        let completion = weft_store::Completion {
-            queue,
-            consumed: seqs,
-            ..Default::default()
-        };
-        if let Err(e) = store.complete(completion).await {
-            return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-        }
-        if done {
-            break;
-        }
-    }
-    Json(json!({ "acknowledged": removed })).into_response()
-}
+pub(crate) use crate::subscriptions::subscription_queue;
 
 pub(crate) fn hundred() -> usize {
     100

@@ -97,6 +97,25 @@ pub async fn run(
         hub.subscribe(&api::subscription_queue(name), patterns.clone(), *quota)
             .await?;
     }
+    let registry = crate::subscriptions::Registry::load(
+        paths.data.join("subscriptions.json"),
+        config
+            .subscriptions
+            .iter()
+            .map(|(n, _, _)| n.clone())
+            .collect(),
+    )?;
+    for (name, def) in registry.definitions().await {
+        match def.patterns() {
+            Ok(p) => {
+                hub.subscribe(&api::subscription_queue(&name), p, def.quota())
+                    .await?;
+            }
+            Err(e) => {
+                tracing::error!(subscription = %name, error = %e, "stored subscription refused")
+            }
+        }
+    }
 
     // 5. Intake.
     let state = AppState {
@@ -107,6 +126,7 @@ pub async fn run(
         ready: ready.clone(),
         modules: Arc::new(infos),
         max_replays: config.max_replays,
+        subscriptions: Arc::new(registry),
         refused: Arc::new(
             refused
                 .iter()

@@ -10,5 +10,6 @@ pub mod errors_cmd;
 pub mod host;
 pub mod offline;
 pub mod repair_api;
+pub mod subscriptions;
 
 pub use host::{Paths, run};

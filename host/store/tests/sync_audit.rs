@@ -4,7 +4,7 @@
 //! of the store. `sync_file_range` does not count, and is what sled 0.34's own
 //! `flush` stops at: the trace shows both for sled.
 
-#![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
+#![allow(clippy::unwrap_used, reason = "tests")]
 
 use std::collections::HashMap;
 use std::io::Write as _;

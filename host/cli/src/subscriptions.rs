@@ -1,0 +1,376 @@
+//! Durable subscriptions for consumers that are not modules.
+//!
+//! A subscription is a named queue with topic patterns: it collects every matching
+//! event from the moment it exists, whether its consumer is connected or not, and
+//! gives them out in order. Consumers read by HTTP pull (`GET .../events`, then
+//! `POST .../ack?upto=SEQ`) or as server-sent events (`GET .../stream`), which
+//! resume after the `Last-Event-ID` the client sends on reconnecting: that id
+//! acknowledges everything up to it. Delivery is at least once; the event's `id`
+//! lets a consumer deduplicate.
+//!
+//! Subscriptions come from the host config (`[subscriptions.NAME]`) or are created
+//! over the API (`PUT /v1/subscriptions/NAME`); the latter are kept in
+//! `DATA/subscriptions.json`, written atomically, so they survive restarts.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use weft_core::{Patterns, Quota, cloudevents};
+use weft_store::{Completion, QueueId, Store};
+
+use crate::api::{AppState, hundred, problem};
+
+/// The queue of subscription `name`; apart from module queues by a prefix.
+pub fn subscription_queue(name: &str) -> String {
+    format!("{}{name}", weft_core::repair::SUBSCRIPTION_PREFIX)
+}
+
+/// A subscription created over the API, as kept on disk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    pub subscribe: Vec<String>,
+    #[serde(default)]
+    pub max_queue_events: Option<u64>,
+    #[serde(default)]
+    pub max_queue_bytes: Option<u64>,
+}
+
+impl Definition {
+    pub fn patterns(&self) -> Result<Patterns, String> {
+        let p = Patterns::parse(&self.subscribe).map_err(|e| e.to_string())?;
+        if p.is_empty() {
+            return Err("`subscribe` is empty: give at least one topic pattern".into());
+        }
+        Ok(p)
+    }
+
+    pub fn quota(&self) -> Quota {
+        let mut q = Quota::default();
+        q.max_events = self.max_queue_events.unwrap_or(q.max_events);
+        q.max_bytes = self.max_queue_bytes.unwrap_or(q.max_bytes);
+        q
+    }
+}
+
+/// The subscriptions created over the API, and the names the config owns.
+pub struct Registry {
+    path: PathBuf,
+    configured: Vec<String>,
+    api: tokio::sync::Mutex<BTreeMap<String, Definition>>,
+}
+
+impl Registry {
+    pub fn load(path: PathBuf, configured: Vec<String>) -> anyhow::Result<Self> {
+        let api = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is damaged: fix or remove it", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        Ok(Self {
+            path,
+            configured,
+            api: tokio::sync::Mutex::new(api),
+        })
+    }
+
+    pub async fn definitions(&self) -> BTreeMap<String, Definition> {
+        self.api.lock().await.clone()
+    }
+
+    fn save(&self, defs: &BTreeMap<String, Definition>) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(defs).unwrap_or_default();
+        let file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut &file, &bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+pub async fn list(State(app): State<AppState>) -> Response {
+    let store = app.hub.store();
+    let routes = app.hub.routes();
+    let subs: Vec<_> = routes
+        .iter()
+        .filter_map(|r| {
+            let name = r
+                .name
+                .strip_prefix(weft_core::repair::SUBSCRIPTION_PREFIX)?;
+            Some(json!({
+                "name": name,
+                "subscribe": r.patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                "queue_depth": store.depth(r.queue),
+                "configured": app.subscriptions.configured.iter().any(|c| c == name),
+            }))
+        })
+        .collect();
+    Json(json!({ "subscriptions": subs })).into_response()
+}
+
+/// `PUT /v1/subscriptions/{name}`: creates the subscription, or changes its patterns.
+pub async fn put(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Json(def): Json<Definition>,
+) -> Response {
+    if !valid_name(&name) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("`{name}` is not a subscription name: 1 to 64 letters, digits, `-`, `_`"),
+        );
+    }
+    if app.subscriptions.configured.contains(&name) {
+        return problem(
+            StatusCode::CONFLICT,
+            format!("subscription `{name}` is defined in the host config; change it there"),
+        );
+    }
+    let patterns = match def.patterns() {
+        Ok(p) => p,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+    };
+    let mut defs = app.subscriptions.api.lock().await;
+    let created = !defs.contains_key(&name);
+    let mut next = defs.clone();
+    next.insert(name.clone(), def.clone());
+    if let Err(e) = app.subscriptions.save(&next) {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot save the subscription: {e}"),
+        );
+    }
+    *defs = next;
+    if let Err(e) = app
+        .hub
+        .subscribe(&subscription_queue(&name), patterns, def.quota())
+        .await
+    {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        Json(json!({ "name": name, "subscribe": def.subscribe })),
+    )
+        .into_response()
+}
+
+/// `DELETE /v1/subscriptions/{name}`: stops collecting and drops what waits.
+pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Response {
+    if app.subscriptions.configured.contains(&name) {
+        return problem(
+            StatusCode::CONFLICT,
+            format!("subscription `{name}` is defined in the host config; remove it there"),
+        );
+    }
+    let mut defs = app.subscriptions.api.lock().await;
+    if !defs.contains_key(&name) {
+        return problem(StatusCode::NOT_FOUND, format!("no subscription `{name}`"));
+    }
+    let mut next = defs.clone();
+    next.remove(&name);
+    if let Err(e) = app.subscriptions.save(&next) {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot save: {e}"),
+        );
+    }
+    *defs = next;
+    app.hub.unsubscribe(&subscription_queue(&name));
+    let store = app.hub.store();
+    let dropped = match store.queue_id(&subscription_queue(&name)) {
+        Some(q) => ack_upto(store, q, u64::MAX).await.unwrap_or(0),
+        None => 0,
+    };
+    Json(json!({ "deleted": name, "dropped": dropped })).into_response()
+}
+
+fn queue_of(app: &AppState, name: &str) -> Result<QueueId, Box<Response>> {
+    let queue = subscription_queue(name);
+    let routed = app.hub.routes().iter().any(|r| r.name == queue);
+    match app.hub.store().queue_id(&queue) {
+        Some(q) if routed => Ok(q),
+        _ => Err(Box::new(problem(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no subscription `{name}`: create it with PUT /v1/subscriptions/{name} or under [subscriptions] in the host config"
+            ),
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PullQuery {
+    #[serde(default = "hundred")]
+    max: usize,
+}
+
+pub async fn pull(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<PullQuery>,
+) -> Response {
+    let queue = match queue_of(&app, &name) {
+        Ok(q) => q,
+        Err(r) => return *r,
+    };
+    match app.hub.store().peek(queue, q.max.clamp(1, 10_000)) {
+        Ok(batch) => {
+            let events: Vec<_> = batch
+                .iter()
+                .map(|d| delivery_json(d.seq, &d.payload))
+                .collect();
+            Json(json!({ "subscription": name, "events": events })).into_response()
+        }
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn delivery_json(seq: u64, payload: &[u8]) -> serde_json::Value {
+    match weft_core::Event::decode(payload) {
+        Ok(e) => json!({ "seq": seq, "event": cloudevents::to_json(&e) }),
+        Err(e) => json!({ "seq": seq, "unreadable": e.to_string() }),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AckQuery {
+    upto: u64,
+}
+
+pub async fn ack(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<AckQuery>,
+) -> Response {
+    let queue = match queue_of(&app, &name) {
+        Ok(q) => q,
+        Err(r) => return *r,
+    };
+    match ack_upto(app.hub.store(), queue, q.upto).await {
+        Ok(n) => Json(json!({ "acknowledged": n })).into_response(),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// Removes a queue's entries up to and including `upto`; returns how many.
+async fn ack_upto(store: &Store, queue: QueueId, upto: u64) -> Result<usize, weft_store::Error> {
+    let mut removed = 0;
+    loop {
+        let batch = store.peek(queue, 1000)?;
+        let seqs: Vec<u64> = batch.iter().map(|d| d.seq).filter(|s| *s <= upto).collect();
+        if seqs.is_empty() {
+            return Ok(removed);
+        }
+        let done = seqs.len() < batch.len();
+        removed += seqs.len();
+        store
+            .complete(Completion {
+                queue,
+                consumed: seqs,
+                ..Default::default()
+            })
+            .await?;
+        if done {
+            return Ok(removed);
+        }
+    }
+}
+
+/// `GET /v1/subscriptions/{name}/stream`: server-sent events, `id` = the event's
+/// sequence in the subscription. A reconnect with `Last-Event-ID: N` acknowledges
+/// up to N and resumes after it.
+pub async fn stream(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let queue = match queue_of(&app, &name) {
+        Ok(q) => q,
+        Err(r) => return *r,
+    };
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let mut cursor = None;
+    if let Some(last) = last {
+        let Ok(n) = last.parse::<u64>() else {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!("Last-Event-ID `{last}` is not a sequence number this host sent"),
+            );
+        };
+        if let Err(e) = ack_upto(app.hub.store(), queue, n).await {
+            return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        }
+        cursor = Some(n);
+    }
+    let hub = app.hub.clone();
+    let waker = hub.waker(queue);
+    let events = futures::stream::unfold(
+        (
+            hub,
+            waker,
+            cursor,
+            std::collections::VecDeque::<(u64, Vec<u8>)>::new(),
+        ),
+        move |(hub, waker, mut cursor, mut pending)| async move {
+            loop {
+                if let Some((seq, payload)) = pending.pop_front() {
+                    cursor = Some(seq);
+                    let data = delivery_json(seq, &payload)["event"].to_string();
+                    let sse = SseEvent::default()
+                        .id(seq.to_string())
+                        .event("cloudevent")
+                        .data(data);
+                    return Some((Ok::<_, Infallible>(sse), (hub, waker, cursor, pending)));
+                }
+                let batch = hub.store().peek(queue, 1000).ok()?;
+                pending.extend(
+                    batch
+                        .into_iter()
+                        .filter(|d| cursor.is_none_or(|c| d.seq > c))
+                        .map(|d| (d.seq, d.payload)),
+                );
+                if pending.is_empty() {
+                    tokio::select! {
+                        _ = waker.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        },
+    );
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
