@@ -151,3 +151,81 @@ async fn replaying_one_event_stops_at_the_replay_limit() {
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_records_expire_after_their_retention() {
+    let mut host = Host::new(WEFT);
+    host.module(
+        "t",
+        &guest("trap"),
+        &manifest("in", "out", "[delivery]\nretry = { attempts = 1 }"),
+    );
+    host.config("[errors]\nretention = \"1s\"\n");
+    host.start().await;
+    publish_batch(&host, "in", &["boom"]).await;
+    assert_eq!(
+        host.wait_errors("t", 1, Duration::from_secs(30))
+            .await
+            .len(),
+        1
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !host.errors("t").await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the record outlived its retention"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_error_queue_pauses_the_module_instead_of_dropping_failures() {
+    let mut host = Host::new(WEFT);
+    host.module(
+        "t",
+        &guest("trap"),
+        &manifest(
+            "in",
+            "out",
+            "[delivery]\nretry = { attempts = 1 }\nbatch_max = 1",
+        ),
+    );
+    host.config(&format!(
+        "[errors]\nmax_records = 2\n{}",
+        sink_config("out", "out")
+    ));
+    host.start().await;
+    publish_batch(&host, "in", &["boom1", "boom2", "boom3", "fine"]).await;
+    assert_eq!(
+        host.wait_errors("t", 2, Duration::from_secs(30))
+            .await
+            .len(),
+        2
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        host.errors("t").await.len(),
+        2,
+        "no third record past the limit"
+    );
+    let status = host.get("/v1/status").await;
+    assert_eq!(
+        status["modules"][0]["queue_depth"], 2,
+        "boom3 and fine wait in order: {status}"
+    );
+    assert!(host.drain("out").await.is_empty());
+
+    let purged = host
+        .http
+        .post(host.url("/v1/errors/purge"))
+        .json(&json!({"module": "t", "confirm": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(purged.status().as_u16(), 200);
+    let errors = host.wait_errors("t", 1, Duration::from_secs(30)).await;
+    assert_eq!(errors[0]["record"]["event"]["data"], "boom3");
+    let out = host.collect("out", 1, Duration::from_secs(30)).await;
+    assert_eq!(out[0]["data"], "fine");
+}

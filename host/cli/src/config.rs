@@ -29,6 +29,11 @@ pub struct HostConfig {
     /// How often one event may be replayed from an error queue before replays of
     /// it are refused (a repair loop stops).
     pub max_replays: u32,
+    /// How long error records are kept before they are purged.
+    pub error_retention: Duration,
+    /// Most error records one module may hold; at the limit its worker pauses
+    /// (events wait in its queue) rather than drop a failure.
+    pub max_error_records: usize,
 }
 
 impl Default for HostConfig {
@@ -43,6 +48,8 @@ impl Default for HostConfig {
             subscriptions: Vec::new(),
             disk: weft_core::DiskQuota::default(),
             max_replays: 3,
+            error_retention: Duration::from_secs(7 * 24 * 3600),
+            max_error_records: 100_000,
         }
     }
 }
@@ -66,6 +73,8 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct ErrorsFile {
     max_replays: Option<u32>,
+    retention: Option<String>,
+    max_records: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +164,13 @@ impl HostConfig {
         );
         c.modules.batch_max = file.modules.batch_max.unwrap_or(c.modules.batch_max);
         c.max_replays = file.errors.max_replays.unwrap_or(c.max_replays);
+        dur(
+            &file.errors.retention,
+            "errors.retention",
+            &mut c.error_retention,
+            &mut problems,
+        );
+        c.max_error_records = file.errors.max_records.unwrap_or(c.max_error_records);
         size(
             &file.store.max_disk,
             "store.max_disk",

@@ -80,6 +80,7 @@ pub async fn run(
             batch_max: m.batch_max,
             retry: m.retry,
             quota: m.quota,
+            max_errors: config.max_error_records,
         };
         let worker = Worker::new(hub.clone(), sub, module.handler()).await?;
         workers.spawn(worker.run(stopped.clone()));
@@ -139,7 +140,10 @@ pub async fn run(
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, modules = loaded.len(), refused = refused.len(), "weft is ready");
 
-    // 6. Serve until told to stop, or until a worker fails (the store failed).
+    // 6. Error records expire after their retention.
+    let retention = tokio::spawn(expire_errors(hub.clone(), config.error_retention));
+
+    // 7. Serve until told to stop, or until a worker fails (the store failed).
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
     let mut failed_tx = Some(failed_tx);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -164,7 +168,8 @@ pub async fn run(
         }
     }
 
-    // 7. Finish the batches in flight, then flush.
+    // 8. Finish the batches in flight, then flush.
+    retention.abort();
     let _ = stop.send(true);
     while let Some(r) = workers.join_next().await {
         if let Err(e) = r.map_err(anyhow::Error::from).and_then(|r| r) {
@@ -181,4 +186,28 @@ pub async fn run(
 
 fn patterns<'a>(p: impl Iterator<Item = &'a weft_core::Pattern>) -> Vec<String> {
     p.map(|p| p.to_string()).collect()
+}
+
+/// Purges error records older than `retention`, every quarter of it (at most a minute).
+async fn expire_errors(hub: Hub, retention: std::time::Duration) {
+    let every = (retention / 4).clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(60),
+    );
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let Ok(age) = chrono::Duration::from_std(retention) else {
+            return;
+        };
+        let sel = weft_core::repair::Selection {
+            until: Some(chrono::Utc::now() - age),
+            ..Default::default()
+        };
+        match weft_core::repair::purge(&hub, &sel).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "expired error records purged"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge expired error records"),
+        }
+    }
 }

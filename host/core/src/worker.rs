@@ -38,6 +38,8 @@ pub struct Subscription {
     pub batch_max: usize,
     pub retry: RetryPolicy,
     pub quota: crate::Quota,
+    /// Most error records the module may hold; at the limit the worker pauses.
+    pub max_errors: usize,
 }
 
 struct Attempts {
@@ -197,6 +199,10 @@ impl Worker {
             tracing::debug!(module = %self.sub.name, reason = %full, "outputs wait for room");
             return Ok(Some(FULL_BACKOFF));
         }
+        if !completion.failed.is_empty() && self.error_queue_full()? {
+            tracing::warn!(module = %self.sub.name, limit = self.sub.max_errors, "error queue full: pausing until records are replayed or purged");
+            return Ok(Some(FULL_BACKOFF * 10));
+        }
         if !completion.consumed.is_empty() {
             let woken: Vec<QueueId> = completion
                 .outputs
@@ -210,6 +216,11 @@ impl Worker {
             }
         }
         Ok(wait)
+    }
+
+    fn error_queue_full(&self) -> anyhow::Result<bool> {
+        let max = self.sub.max_errors;
+        Ok(self.hub.store().errors(self.queue, max)?.len() >= max)
     }
 
     /// Calls the handler off the async threads: a guest call may run for its whole
