@@ -108,3 +108,50 @@ async fn each_output_gets_its_own_derived_id() {
     assert_eq!(ids.len(), 3, "{ids:?}");
     assert!(!ids.contains(&"x"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_lanes_keep_order_per_key() {
+    let mut host = Host::new(WEFT);
+    host.module(
+        "echo",
+        &guest("echo"),
+        &manifest("in", "out", "[delivery]\nworkers = 4\nkey = \"subject\"\nretry = { attempts = 5, initial = \"20ms\" }"),
+    );
+    host.config(&sink_config("out", "out"));
+    host.start().await;
+    let batch: Vec<Value> = (0..200)
+        .map(|i| {
+            let data = if i == 50 { "retry-once".to_owned() } else { format!("{}", i) };
+            json!({ "specversion": "1.0", "id": format!("e{i}"), "source": "/lanes", "type": "t",
+                    "subject": format!("k{}", i % 8), "datacontenttype": "text/plain", "data": data })
+        })
+        .collect();
+    let r = host
+        .http
+        .post(host.url("/v1/events/in"))
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(Value::from(batch).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let out = host.collect("out", 200, Duration::from_secs(60)).await;
+    assert_eq!(out.len(), 200, "{}", host.log());
+    let mut per_key: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    for e in &out {
+        let n = match e["data"].as_str().unwrap() {
+            "retry-once" => 50,
+            s => s.parse().unwrap(),
+        };
+        per_key
+            .entry(e["subject"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(n);
+    }
+    assert_eq!(per_key.len(), 8);
+    for (key, ns) in per_key {
+        let mut sorted = ns.clone();
+        sorted.sort();
+        assert_eq!(ns, sorted, "order kept for subject {key}");
+    }
+}

@@ -81,8 +81,10 @@ pub async fn run(
             retry: m.retry,
             quota: m.quota,
             max_errors: config.max_error_records,
+            key: m.key.clone(),
         };
-        let worker = Worker::new(hub.clone(), sub, module.handler()).await?;
+        let handlers = (0..m.workers).map(|_| module.handler()).collect();
+        let worker = Worker::new(hub.clone(), sub, handlers).await?;
         workers.spawn(worker.run(stopped.clone()));
         tracing::info!(module = %module.name, version = %&module.version[..12], subscribe = ?patterns(m.subscribe.iter()), "module loaded");
         infos.push(ModuleInfo {

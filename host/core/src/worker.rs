@@ -40,6 +40,10 @@ pub struct Subscription {
     pub quota: crate::Quota,
     /// Most error records the module may hold; at the limit the worker pauses.
     pub max_errors: usize,
+    /// The attribute that keys parallel lanes (`subject`, `type`, `source`,
+    /// `id`, `topic` or an extension); order is kept per key value. With one
+    /// handler it does not matter.
+    pub key: String,
 }
 
 struct Attempts {
@@ -51,7 +55,8 @@ pub struct Worker {
     hub: Hub,
     sub: Subscription,
     queue: QueueId,
-    handler: Option<Box<dyn Handler>>,
+    /// One handler per parallel lane; a lane is taken out while it runs.
+    handlers: Vec<Option<Box<dyn Handler>>>,
     attempts: HashMap<u64, Attempts>,
     /// After a failed call, events up to this sequence number go one at a time.
     single_until: Option<u64>,
@@ -62,7 +67,7 @@ impl Worker {
     pub async fn new(
         hub: Hub,
         sub: Subscription,
-        handler: Box<dyn Handler>,
+        handlers: Vec<Box<dyn Handler>>,
     ) -> Result<Self, weft_store::Error> {
         let queue = hub
             .subscribe(&sub.name, sub.subscribe.clone(), sub.quota)
@@ -71,7 +76,7 @@ impl Worker {
             hub,
             sub,
             queue,
-            handler: Some(handler),
+            handlers: handlers.into_iter().map(Some).collect(),
             attempts: HashMap::new(),
             single_until: None,
         })
@@ -143,22 +148,21 @@ impl Worker {
                 }
             }
         }
-        let (events, result) = self.call(events).await?;
-        let outcomes = match result {
-            Ok(outcomes) if outcomes.len() == events.len() => outcomes,
-            Ok(outcomes) => {
-                let e = CallError::Other(format!(
-                    "returned {} outcomes for a batch of {} events; a processor must return exactly one per input",
-                    outcomes.len(),
-                    events.len()
-                ));
-                self.call_failed(&deliveries, e)
-            }
-            Err(e) => self.call_failed(&deliveries, e),
-        };
-        let mut wait = None;
+        let lanes = self.lanes(&events);
+        let outcomes = self.call(&deliveries, events.clone(), &lanes).await?;
+        let mut wait: Option<Duration> = None;
         let mut shown = Vec::new();
-        for ((d, event), outcome) in deliveries.iter().zip(&events).zip(outcomes) {
+        // A lane stops at its first event that is not done, so order holds per key.
+        let mut blocked = vec![false; self.handlers.len()];
+        for (((d, event), outcome), lane) in deliveries.iter().zip(&events).zip(outcomes).zip(lanes)
+        {
+            if blocked[lane] {
+                continue;
+            }
+            let Some(outcome) = outcome else {
+                blocked[lane] = true;
+                continue;
+            };
             let outcome = match outcome {
                 Outcome::Emit(outputs) => match self.outputs(event, outputs) {
                     Ok(outputs) => Ok(outputs),
@@ -167,8 +171,9 @@ impl Worker {
                 Outcome::Reject(reason) => Err(self.failure(event, &reason, 1)),
                 Outcome::Retry(reason) => match self.retry(d.seq, event, &reason) {
                     Ok(backoff) => {
-                        wait = Some(backoff);
-                        break;
+                        wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
+                        blocked[lane] = true;
+                        continue;
                     }
                     Err(record) => Err(*record),
                 },
@@ -223,35 +228,93 @@ impl Worker {
         Ok(self.hub.store().errors(self.queue, max)?.len() >= max)
     }
 
-    /// Calls the handler off the async threads: a guest call may run for its whole
-    /// time budget.
-    async fn call(
-        &mut self,
-        events: Vec<Event>,
-    ) -> anyhow::Result<(Vec<Event>, Result<Vec<Outcome>, CallError>)> {
-        let Some(mut handler) = self.handler.take() else {
-            anyhow::bail!("worker for `{}` lost its handler", self.sub.name);
-        };
-        let (handler, events, result) = tokio::task::spawn_blocking(move || {
-            let result = handler.process(&events);
-            (handler, events, result)
-        })
-        .await?;
-        self.handler = Some(handler);
-        Ok((events, result))
+    /// The lane of each event: the hash of its key attribute, modulo the lanes.
+    fn lanes(&self, events: &[Event]) -> Vec<usize> {
+        let n = self.handlers.len().max(1);
+        if n == 1 {
+            return vec![0; events.len()];
+        }
+        events
+            .iter()
+            .map(|e| {
+                let key = match self.sub.key.as_str() {
+                    "id" => Some(e.id.as_str()),
+                    "source" => Some(e.source.as_str()),
+                    "type" => Some(e.ty.as_str()),
+                    "topic" => Some(e.topic.as_str()),
+                    "subject" => e.subject.as_deref(),
+                    other => e.extension(other),
+                };
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&key, &mut h);
+                (std::hash::Hasher::finish(&h) % n as u64) as usize
+            })
+            .collect()
     }
 
-    /// A failed call: run a multi-event batch again one by one; a single event
-    /// counts it as one failed attempt.
-    fn call_failed(&mut self, deliveries: &[Delivery], e: CallError) -> Vec<Outcome> {
-        tracing::warn!(module = %self.sub.name, error = %e, batch = deliveries.len(), "call failed");
-        match deliveries {
-            [_] => vec![Outcome::Retry(e.to_string())],
-            _ => {
-                self.single_until = deliveries.last().map(|d| d.seq);
-                Vec::new()
+    /// Calls the lanes' handlers, in parallel, off the async threads (a guest call
+    /// may run for its whole time budget). Returns one outcome per event; `None`
+    /// for the events of a lane whose call failed and that will be run again one
+    /// at a time.
+    async fn call(
+        &mut self,
+        deliveries: &[Delivery],
+        events: Vec<Event>,
+        lanes: &[usize],
+    ) -> anyhow::Result<Vec<Option<Outcome>>> {
+        let mut by_lane: Vec<Vec<usize>> = vec![Vec::new(); self.handlers.len()];
+        for (i, lane) in lanes.iter().enumerate() {
+            by_lane[*lane].push(i);
+        }
+        let mut calls = Vec::new();
+        for (lane, indices) in by_lane.iter().enumerate() {
+            if indices.is_empty() {
+                continue;
+            }
+            let Some(mut handler) = self.handlers[lane].take() else {
+                anyhow::bail!("worker for `{}` lost its handler", self.sub.name);
+            };
+            let batch: Vec<Event> = indices.iter().map(|i| events[*i].clone()).collect();
+            calls.push((
+                lane,
+                tokio::task::spawn_blocking(move || {
+                    let result = handler.process(&batch);
+                    (handler, result)
+                }),
+            ));
+        }
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
+        for (lane, call) in calls {
+            let (handler, result) = call.await?;
+            self.handlers[lane] = Some(handler);
+            let indices = &by_lane[lane];
+            let result = match result {
+                Ok(o) if o.len() == indices.len() => Ok(o),
+                Ok(o) => Err(CallError::Other(format!(
+                    "returned {} outcomes for a batch of {} events; a processor must return exactly one per input",
+                    o.len(),
+                    indices.len()
+                ))),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(o) => {
+                    for (i, outcome) in indices.iter().zip(o) {
+                        outcomes[*i] = Some(outcome);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(module = %self.sub.name, error = %e, batch = indices.len(), "call failed");
+                    if let [only] = indices.as_slice() {
+                        outcomes[*only] = Some(Outcome::Retry(e.to_string()));
+                    } else {
+                        // Which event caused it is unknown: run them again one by one.
+                        self.single_until = deliveries.last().map(|d| d.seq);
+                    }
+                }
             }
         }
+        Ok(outcomes)
     }
 
     fn outputs(&self, input: &Event, outputs: Vec<Event>) -> Result<Vec<Event>, String> {
@@ -291,8 +354,10 @@ impl Worker {
             topic: event.topic.clone(),
             module: self.sub.name.clone(),
             version: self
-                .handler
-                .as_ref()
+                .handlers
+                .iter()
+                .flatten()
+                .next()
                 .map(|h| h.version().to_owned())
                 .unwrap_or_default(),
             reason: reason.to_owned(),

@@ -47,6 +47,9 @@ pub struct Manifest {
     pub retry: RetryPolicy,
     /// What may wait in the module's queue before publishers get 429.
     pub quota: weft_core::Quota,
+    /// Parallel lanes (instances); order is kept per value of `key`.
+    pub workers: usize,
+    pub key: String,
     /// The `[config]` table, flattened to strings for the guest's `config` import.
     pub config: Vec<(String, String)>,
 }
@@ -80,6 +83,8 @@ struct LimitsFile {
 struct DeliveryFile {
     batch_max: Option<usize>,
     retry: Option<RetryFile>,
+    workers: Option<usize>,
+    key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +150,26 @@ impl Manifest {
                 "delivery.batch_max = {batch_max} is out of range: 1 to {MAX_BATCH}"
             ));
         }
+        let workers = file.delivery.workers.unwrap_or(1);
+        if workers == 0 || workers > 64 {
+            problems.push(format!(
+                "delivery.workers = {workers} is out of range: 1 to 64"
+            ));
+        }
+        let key = file
+            .delivery
+            .key
+            .clone()
+            .unwrap_or_else(|| "subject".into());
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
+            problems.push(format!(
+                "delivery.key = \"{key}\" is not an attribute name: id, source, type, subject, topic or an extension"
+            ));
+        }
         let mut retry = defaults.retry;
         if let Some(r) = &file.delivery.retry {
             retry.attempts = r.attempts.unwrap_or(retry.attempts);
@@ -175,6 +200,8 @@ impl Manifest {
             batch_max,
             retry,
             quota,
+            workers,
+            key,
             config: file
                 .config
                 .into_iter()
