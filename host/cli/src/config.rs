@@ -26,6 +26,10 @@ pub struct HostConfig {
     /// collect from the host's start and are read with the pull API.
     pub subscriptions: Vec<(String, weft_core::Patterns, weft_core::Quota)>,
     pub disk: weft_core::DiskQuota,
+    /// `always` (fsync before every acknowledgement, grouped) or `interval`.
+    pub durable: bool,
+    pub sync_interval: Duration,
+    pub engine: weft_store::EngineKind,
     /// How often one event may be replayed from an error queue before replays of
     /// it are refused (a repair loop stops).
     pub max_replays: u32,
@@ -47,6 +51,9 @@ impl Default for HostConfig {
             modules: Defaults::default(),
             subscriptions: Vec::new(),
             disk: weft_core::DiskQuota::default(),
+            durable: true,
+            sync_interval: Duration::from_millis(100),
+            engine: weft_store::EngineKind::default(),
             max_replays: 3,
             error_retention: Duration::from_secs(7 * 24 * 3600),
             max_error_records: 100_000,
@@ -100,6 +107,9 @@ struct StoreFile {
     commit_max_delay: Option<String>,
     max_disk: Option<String>,
     min_free_disk: Option<String>,
+    durability: Option<String>,
+    sync_interval: Option<String>,
+    engine: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -171,6 +181,25 @@ impl HostConfig {
             &mut problems,
         );
         c.max_error_records = file.errors.max_records.unwrap_or(c.max_error_records);
+        match file.store.durability.as_deref() {
+            None | Some("always") => c.durable = true,
+            Some("interval") => c.durable = false,
+            Some(other) => problems.push(format!(
+                "store.durability = \"{other}\": \"always\" (fsync before every acknowledgement) or \"interval\""
+            )),
+        }
+        dur(
+            &file.store.sync_interval,
+            "store.sync_interval",
+            &mut c.sync_interval,
+            &mut problems,
+        );
+        if let Some(e) = &file.store.engine {
+            match e.parse() {
+                Ok(kind) => c.engine = kind,
+                Err(_) => problems.push(format!("store.engine = \"{e}\": \"redb\" or \"sled\"")),
+            }
+        }
         size(
             &file.store.max_disk,
             "store.max_disk",

@@ -38,6 +38,12 @@ pub async fn run(
     store_config.dedup_window = config.dedup_window;
     store_config.max_batch = config.commit_max_events;
     store_config.max_delay = config.commit_max_delay;
+    store_config.durable = config.durable;
+    store_config.sync_interval = config.sync_interval;
+    store_config.engine = config.engine;
+    if !config.durable {
+        tracing::warn!(interval = ?config.sync_interval, "durability is `interval`: a crash may lose events acknowledged within the last interval");
+    }
     let store = Store::open(store_config)
         .with_context(|| format!("cannot open the store in {}", paths.data.display()))?;
     let hub = Hub::with_disk_quota(store.clone(), config.disk);

@@ -20,8 +20,13 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// The engine to open or create the store with.
     pub engine: EngineKind,
-    /// `true`: every commit is fsynced before anyone is told it succeeded.
+    /// `true` (durability `always`): every commit is fsynced before anyone is told
+    /// it succeeded. `false` (`interval`): commits are acknowledged at once and
+    /// synced every `sync_interval`, so a crash may lose what was acknowledged
+    /// within the last interval.
     pub durable: bool,
+    /// With `durable` off, how often commits are synced.
+    pub sync_interval: Duration,
     /// Most events (appended, consumed or emitted) merged into one commit.
     pub max_batch: usize,
     /// How long the writer waits for more requests after the first, before
@@ -40,6 +45,7 @@ impl StoreConfig {
             path: path.into(),
             engine: EngineKind::default(),
             durable: true,
+            sync_interval: Duration::from_millis(100),
             max_batch: 1024,
             max_delay: Duration::ZERO,
             dedup_window: Duration::from_secs(24 * 3600),

@@ -80,6 +80,9 @@ impl Writer {
             durable: config.durable,
             max_batch: config.max_batch.max(1),
             max_delay: config.max_delay,
+            sync_interval: config.sync_interval,
+            unsynced: false,
+            last_sync: Instant::now(),
         };
         let thread = std::thread::Builder::new()
             .name("weft-store-writer".into())
@@ -201,20 +204,64 @@ struct Worker {
     durable: bool,
     max_batch: usize,
     max_delay: Duration,
+    /// With `durable` off: how often what was committed is synced.
+    sync_interval: Duration,
+    /// Commits since the last sync (only with `durable` off).
+    unsynced: bool,
+    last_sync: Instant,
 }
 
 impl Worker {
     fn run(&mut self) {
-        while let Ok(first) = self.rx.recv() {
+        loop {
+            let first = if self.unsynced {
+                match self
+                    .rx
+                    .recv_timeout(self.sync_interval.saturating_sub(self.last_sync.elapsed()))
+                {
+                    Ok(m) => m,
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        self.sync();
+                        continue;
+                    }
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match self.rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            };
             let (batch, close) = self.gather(first);
             if !batch.is_empty() {
                 self.commit(batch);
             }
+            if !self.durable && self.unsynced && self.last_sync.elapsed() >= self.sync_interval {
+                self.sync();
+            }
             if let Some(done) = close {
+                self.sync();
                 let _ = done.send(());
                 return;
             }
         }
+        self.sync();
+    }
+
+    /// `durability = "interval"`: makes every commit so far durable with one empty
+    /// durable commit.
+    fn sync(&mut self) {
+        if !self.unsynced {
+            return;
+        }
+        if let Err(e) = self.engine.write(true, &mut |_| Ok(())) {
+            tracing::error!(error = %e, "store sync failed; refusing all further writes");
+            if let Ok(mut f) = self.failed.lock() {
+                *f = Some(e.to_string());
+            }
+        }
+        self.unsynced = false;
+        self.last_sync = Instant::now();
     }
 
     /// The first message plus whatever else is waiting, bounded by count and time.
@@ -281,6 +328,9 @@ impl Worker {
         }
         match result {
             Ok(()) => {
+                if !self.durable {
+                    self.unsynced = true;
+                }
                 for (queue, (events, bytes)) in deltas {
                     let c = crate::store::depth_counter(&self.depths, queue);
                     for (counter, delta) in [(&c.events, events), (&c.bytes, bytes)] {
