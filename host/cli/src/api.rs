@@ -51,6 +51,8 @@ pub struct AppState {
     /// How often one event may be replayed from an error queue.
     pub max_replays: u32,
     pub subscriptions: Arc<crate::subscriptions::Registry>,
+    /// Tells the host to stop (the store failed).
+    pub fatal: tokio::sync::mpsc::Sender<String>,
 }
 
 pub fn router(state: AppState, max_body: usize) -> Router {
@@ -131,6 +133,9 @@ async fn ingest(
         }
         Err(PublishError::Store(e)) => {
             tracing::error!(error = %e, %topic, "cannot store published events");
+            if matches!(e, weft_store::Error::Failed(_)) {
+                let _ = app.fatal.try_send(e.to_string());
+            }
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("not stored, publish again later: {e}"),

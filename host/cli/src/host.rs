@@ -126,8 +126,11 @@ pub async fn run(
         }
     }
 
-    // 5. Intake.
+    // 5. Intake. A failed store commit seen by ingest stops the host, as one
+    // seen by a worker does: nothing more can be acknowledged safely.
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(1);
     let state = AppState {
+        fatal: fatal_tx,
         hub: hub.clone(),
         limits: cloudevents::Limits {
             max_events: config.max_batch_events,
@@ -172,6 +175,10 @@ pub async fn run(
                     failure = Some(e);
                     if let Some(tx) = failed_tx.take() { let _ = tx.send(()); }
                 }
+            }
+            Some(reason) = fatal_rx.recv(), if failure.is_none() => {
+                failure = Some(anyhow::anyhow!("{reason}"));
+                if let Some(tx) = failed_tx.take() { let _ = tx.send(()); }
             }
         }
     }

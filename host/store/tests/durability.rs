@@ -74,3 +74,48 @@ async fn interval_durability_syncs_on_a_timer_and_on_close() {
         "closing synced the last append"
     );
 }
+
+/// Fails every commit after the first `ok` ones, as an fsync error (EIO) would.
+struct FailingSync(Redb, AtomicUsize);
+
+impl Engine for FailingSync {
+    fn read(&self) -> Result<Box<dyn ReadTxn + '_>, Error> {
+        self.0.read()
+    }
+    fn write(
+        &self,
+        durable: bool,
+        f: &mut dyn FnMut(&mut dyn WriteTxn) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        if self.1.fetch_sub(1, Ordering::Relaxed) > 0 {
+            return self.0.write(durable, f);
+        }
+        self.0.write(durable, &mut |w| {
+            f(w)?;
+            Err(Error::Engine(
+                "fsync: Input/output error (os error 5)".into(),
+            ))
+        })
+    }
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+}
+
+#[tokio::test]
+async fn after_a_failed_commit_nothing_more_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::new(dir.path().join("weft.redb"));
+    // Commits that succeed: the format record and the queue.
+    let engine = Arc::new(FailingSync(
+        Redb::open(&config.path).unwrap(),
+        AtomicUsize::new(2),
+    ));
+    let store = Store::with_engine(engine, config).unwrap();
+    let q = store.queue("q").await.unwrap();
+    let first = store.append(vec![event(1, q)]).await;
+    assert!(first.is_err(), "the failed commit is not acknowledged");
+    let second = store.append(vec![event(2, q)]).await;
+    assert!(matches!(second, Err(Error::Failed(_))), "{second:?}");
+    assert!(second.unwrap_err().to_string().contains("restart the host"));
+}
