@@ -14,6 +14,7 @@ mod bad_input;
 mod bad_modules;
 mod cli;
 mod crash;
+mod crash_harness;
 mod delivery;
 mod limits;
 mod pipeline;

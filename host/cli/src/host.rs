@@ -76,6 +76,10 @@ pub async fn run(
     // 3. One worker per module.
     let (stop, stopped) = watch::channel(false);
     let mut workers = JoinSet::new();
+    // Workers start only once every route exists (step 4): a worker that commits
+    // its backlog's outputs before a downstream subscription is routed would
+    // store those outputs for nobody.
+    let mut ready_workers = Vec::new();
     let mut infos = Vec::new();
     for module in &loaded {
         let m = &module.manifest;
@@ -90,8 +94,7 @@ pub async fn run(
             key: m.key.clone(),
         };
         let handlers = (0..m.workers).map(|_| module.handler()).collect();
-        let worker = Worker::new(hub.clone(), sub, handlers).await?;
-        workers.spawn(worker.run(stopped.clone()));
+        ready_workers.push(Worker::new(hub.clone(), sub, handlers).await?);
         tracing::info!(module = %module.name, version = %&module.version[..12], subscribe = ?patterns(m.subscribe.iter()), "module loaded");
         infos.push(ModuleInfo {
             name: module.name.clone(),
@@ -124,6 +127,10 @@ pub async fn run(
                 tracing::error!(subscription = %name, error = %e, "stored subscription refused")
             }
         }
+    }
+
+    for worker in ready_workers {
+        workers.spawn(worker.run(stopped.clone()));
     }
 
     // 5. Intake. A failed store commit seen by ingest stops the host, as one

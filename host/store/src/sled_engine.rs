@@ -73,6 +73,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
@@ -109,6 +110,26 @@ fn listing(dir: &Path) -> std::io::Result<HashSet<OsString>> {
     }
 }
 
+/// Opens the sled database, waiting up to 2 s for its file lock. sled's background
+/// threads hold the log file (and its lock) a moment after the last handle to a
+/// database is dropped, so opening it again in the same process can find it locked
+/// (sled's own tests block on the lock for that reason). Another process holding it
+/// keeps it, and the open fails.
+fn open_db(dir: &Path) -> sled::Result<sled::Db> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     match File::open(dir) {
         Ok(f) => f.sync_all(),
@@ -124,10 +145,7 @@ impl Sled {
             path: dir.to_owned(),
             reason,
         };
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| open_err(e.to_string()))?;
+        let db = open_db(dir).map_err(|e| open_err(e.to_string()))?;
         let trees = Table::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
