@@ -19,15 +19,27 @@ const EVENTS: usize = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_202_follows_an_fsync_of_the_store() {
+    audit_host("", "weft.redb").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_202_follows_an_fsync_of_the_store_on_sled() {
+    audit_host("[store]\nengine = \"sled\"\n", "weft.sled").await;
+}
+
+/// Publishes `EVENTS` events one at a time to a host under strace (with `config`
+/// added to its config file) and audits the trace: the syncs must be on `store`, the
+/// engine's file or folder in the data folder.
+async fn audit_host(config: &str, store: &str) {
     let strace = Command::new("strace").arg("-V").output();
     assert!(
         strace.is_ok_and(|o| o.status.success()),
         "this test needs `strace` on PATH; scripts/setup.sh installs it"
     );
     let host = Host::new(WEFT);
-    host.config(&sink_config("out", "in/>"));
+    host.config(&format!("{config}{}", sink_config("out", "in/>")));
     let trace = host.dir.path().join("strace.txt");
-    let data = host.dir.path().join("data");
+    let data = host.dir.path().join("data").join(store);
     let mut traced = Traced::start(&host, &trace).await;
 
     for i in 0..EVENTS {
