@@ -1,1 +1,156 @@
-//! b
+//! Shared pieces of weft's benchmarks: the 1 KiB order event, rounds and medians,
+//! the `weft` binary and a process's resident memory.
+//!
+//! Each benchmark is a plain `main` (`harness = false`) that runs [`ROUNDS`] rounds
+//! of every case, its baseline included, and prints the median of the rounds.
+
+use std::path::{Path, PathBuf};
+
+/// Rounds per case; the median of them is reported.
+pub const ROUNDS: usize = 5;
+
+/// Size of an event's data (a JSON object), in bytes.
+pub const EVENT_BYTES: usize = 1024;
+
+/// The data of order number `i`: a JSON object of exactly [`EVENT_BYTES`] bytes,
+/// `{"cust": ..., "amount": ..., "country": "DE", "note": "<padding>"}`.
+pub fn order_json(i: u64) -> String {
+    let mut s = format!(
+        r#"{{"cust":"customer-{i:08}","amount":{}.5,"country":"DE","note":""#,
+        i % 1000
+    );
+    let pad = EVENT_BYTES.saturating_sub(s.len() + 2);
+    // Varied text, so nothing along the way gets an easy ride from repetition.
+    const WORDS: &[u8] = b"lorem ipsum dolor sit amet consectetur adipiscing elit ";
+    s.extend(
+        WORDS
+            .iter()
+            .cycle()
+            .skip((i % WORDS.len() as u64) as usize)
+            .take(pad)
+            .map(|&b| b as char),
+    );
+    s.push_str("\"}");
+    s
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `1234567.8` as `1,234,568`.
+pub fn thousands(x: f64) -> String {
+    let digits = format!("{:.0}", x.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Where the `weft` binary was found, and whether it is an optimised build.
+#[derive(Debug, Clone)]
+pub struct WeftBin {
+    pub path: PathBuf,
+    pub release: bool,
+}
+
+/// The `weft` binary to benchmark: `$WEFT_BIN`, else `<target>/release/weft`, else
+/// `<target>/debug/weft` (flagged: its numbers mean little). Benchmarks cannot use
+/// `CARGO_BIN_EXE_*`, and building it from here would fight `cargo bench` for the
+/// build lock, so it must be built first.
+pub fn weft_bin() -> Result<WeftBin, String> {
+    if let Some(path) = std::env::var_os("WEFT_BIN") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(WeftBin {
+                release: !path.components().any(|c| c.as_os_str() == "debug"),
+                path,
+            })
+        } else {
+            Err(format!("WEFT_BIN={} is not a file", path.display()))
+        };
+    }
+    let target = weft_tests::target_dir();
+    for (profile, release) in [("release", true), ("debug", false)] {
+        let path = target.join(profile).join("weft");
+        if path.is_file() {
+            return Ok(WeftBin { path, release });
+        }
+    }
+    Err(format!(
+        "no weft binary in {}/release or {}/debug: build it first with \
+         `cargo build --release -p weft` (same CARGO_TARGET_DIR), or set WEFT_BIN",
+        target.display(),
+        target.display()
+    ))
+}
+
+/// The pid of the process whose command line mentions `dir` (a host's own temporary
+/// folder, which it gets as `--modules`/`--data`), other than this process.
+pub fn pid_with_arg(dir: &Path) -> Option<u32> {
+    let needle = dir.to_str()?.as_bytes();
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            if pid == me {
+                return None;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline
+                .windows(needle.len())
+                .any(|w| w == needle)
+                .then_some(pid)
+        })
+}
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
+/// KiB as MiB, one decimal.
+pub fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn orders_are_1_kib_json_objects() {
+        for i in [0, 7, 123_456, 99_999_999] {
+            let s = order_json(i);
+            assert_eq!(s.len(), EVENT_BYTES);
+            let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+            assert_eq!(v["country"], "DE");
+        }
+    }
+
+    #[test]
+    fn medians_and_numbers() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+        assert_eq!(thousands(999.0), "999");
+    }
+}

@@ -30,6 +30,8 @@ pub struct HostConfig {
     pub durable: bool,
     pub sync_interval: Duration,
     pub engine: weft_store::EngineKind,
+    /// The store engine's page cache.
+    pub store_cache: u64,
     /// How often one event may be replayed from an error queue before replays of
     /// it are refused (a repair loop stops).
     pub max_replays: u32,
@@ -54,6 +56,7 @@ impl Default for HostConfig {
             durable: true,
             sync_interval: Duration::from_millis(100),
             engine: weft_store::EngineKind::default(),
+            store_cache: 64 * 1024 * 1024,
             max_replays: 3,
             error_retention: Duration::from_secs(7 * 24 * 3600),
             max_error_records: 100_000,
@@ -110,6 +113,7 @@ struct StoreFile {
     durability: Option<String>,
     sync_interval: Option<String>,
     engine: Option<String>,
+    cache: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -194,6 +198,12 @@ impl HostConfig {
             &mut c.sync_interval,
             &mut problems,
         );
+        size(
+            &file.store.cache,
+            "store.cache",
+            &mut c.store_cache,
+            &mut problems,
+        );
         if let Some(e) = &file.store.engine {
             match e.parse() {
                 Ok(kind) => c.engine = kind,
@@ -261,5 +271,65 @@ fn size(value: &Option<String>, field: &str, into: &mut u64, problems: &mut Vec<
             Ok(b) => *into = b.as_u64(),
             Err(_) => problems.push(format!("{field} = \"{s}\" is not a size like \"256MiB\"")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn a_full_config_parses_with_units() {
+        let c = HostConfig::parse(
+            r#"
+[ingest]
+max_body = "2MiB"
+dedup_window = "1h"
+[store]
+durability = "interval"
+sync_interval = "50ms"
+engine = "sled"
+cache = "16MiB"
+max_disk = "1GiB"
+min_free_disk = "10MiB"
+[modules]
+memory = "32MiB"
+max_queue_events = 10
+[errors]
+max_replays = 5
+retention = "2d"
+[subscriptions.audit]
+subscribe = ["orders/>"]
+max_queue_bytes = "1MiB"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.max_body, 2 * 1024 * 1024);
+        assert!(!c.durable);
+        assert_eq!(c.sync_interval, Duration::from_millis(50));
+        assert_eq!(c.engine, weft_store::EngineKind::Sled);
+        assert_eq!(c.store_cache, 16 * 1024 * 1024);
+        assert_eq!(c.disk.max_bytes, 1024 * 1024 * 1024);
+        assert_eq!(c.modules.quota.max_events, 10);
+        assert_eq!(c.max_replays, 5);
+        assert_eq!(c.subscriptions[0].0, "audit");
+        assert_eq!(c.subscriptions[0].2.max_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = HostConfig::parse(
+            "[store]\ndurability = \"sometimes\"\ncache = \"big\"\n[ingest]\ndedup_window = \"long\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in ["store.durability", "store.cache", "ingest.dedup_window"] {
+            assert!(err.contains(needle), "{needle} missing in: {err}");
+        }
+        let err = HostConfig::parse("[store]\nengin = \"redb\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `engin`"), "{err}");
     }
 }

@@ -41,6 +41,7 @@ pub async fn run(
     store_config.durable = config.durable;
     store_config.sync_interval = config.sync_interval;
     store_config.engine = config.engine;
+    store_config.cache_bytes = usize::try_from(config.store_cache).unwrap_or(usize::MAX);
     if !config.durable {
         tracing::warn!(interval = ?config.sync_interval, "durability is `interval`: a crash may lose events acknowledged within the last interval");
     }

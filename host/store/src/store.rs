@@ -27,6 +27,8 @@ pub struct StoreConfig {
     pub durable: bool,
     /// With `durable` off, how often commits are synced.
     pub sync_interval: Duration,
+    /// The engine's page cache (redb).
+    pub cache_bytes: usize,
     /// Most events (appended, consumed or emitted) merged into one commit.
     pub max_batch: usize,
     /// How long the writer waits for more requests after the first, before
@@ -46,6 +48,7 @@ impl StoreConfig {
             engine: EngineKind::default(),
             durable: true,
             sync_interval: Duration::from_millis(100),
+            cache_bytes: crate::redb_engine::DEFAULT_CACHE,
             max_batch: 1024,
             max_delay: Duration::ZERO,
             dedup_window: Duration::from_secs(24 * 3600),
@@ -125,7 +128,7 @@ impl Store {
         refuse_other_engine(&config)?;
         let path = config.engine_path();
         let engine: Arc<dyn Engine> = match config.engine {
-            EngineKind::Redb => Arc::new(Redb::open(&path)?),
+            EngineKind::Redb => Arc::new(Redb::open_with_cache(&path, config.cache_bytes)?),
             EngineKind::Sled => Arc::new(Sled::open(&path)?),
         };
         Self::with_engine(engine, config)
