@@ -132,8 +132,8 @@ pub async fn status(host: &str, raw: bool) -> anyhow::Result<()> {
                 "{:<14} {:<24} {:>10} {:>12} {:>12}  {}",
                 kind,
                 m["name"].as_str().unwrap_or("?"),
-                m["queue_depth"],
-                m["queued_bytes"],
+                m["queue_depth"].as_u64().unwrap_or(0),
+                m["queued_bytes"].as_u64().unwrap_or(0),
                 age,
                 version
             );

@@ -210,9 +210,9 @@ fn print_table(rows: &[Value]) {
         println!(
             "{:<20} {:>6} {:<9} {:>8}  {:<25} {:<24} {}",
             s(&r["module"]),
-            r["seq"],
+            r["seq"].as_u64().unwrap_or(0),
             s(&rec["status"]),
-            rec["attempts"],
+            rec["attempts"].as_u64().unwrap_or(0),
             last,
             s(&rec["topic"]),
             s(&rec["reason"]).replace('\n', " ")
