@@ -26,9 +26,12 @@ async fn publish(host: &Host, id: &str) -> (u16, Option<String>, String) {
     (r.status().as_u16(), retry, r.text().await.unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_consumer_gets_everything_in_order_and_the_producer_meets_the_quota() {
-    let mut host = Host::new(WEFT);
+weft_tests::both_engines!(
+    a_slow_consumer_gets_everything_in_order_and_the_producer_meets_the_quota,
+    a_slow_consumer_gets_everything_in_order_and_the_producer_meets_the_quota
+);
+async fn a_slow_consumer_gets_everything_in_order_and_the_producer_meets_the_quota(engine: &str) {
+    let mut host = Host::new(WEFT).on_engine(engine);
     host.config("[subscriptions.slow]\nsubscribe = [\"jobs\"]\nmax_queue_events = 200\n");
     host.start().await;
 
@@ -114,9 +117,12 @@ async fn a_slow_consumer_gets_everything_in_order_and_the_producer_meets_the_quo
     assert_eq!(got, want, "everything arrived, in order");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_refuses_with_507_loses_nothing_and_recovers() {
-    let mut host = Host::new(WEFT);
+weft_tests::both_engines!(
+    a_full_disk_refuses_with_507_loses_nothing_and_recovers,
+    a_full_disk_refuses_with_507_loses_nothing_and_recovers
+);
+async fn a_full_disk_refuses_with_507_loses_nothing_and_recovers(engine: &str) {
+    let mut host = Host::new(WEFT).on_engine(engine);
     let data = host.dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let mount = std::process::Command::new("mount")

@@ -70,9 +70,12 @@ fn outputs_once(out: &[serde_json::Value]) -> HashSet<String> {
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_events_survive_sigkill_and_are_processed_once() {
-    let mut host = echo_host();
+weft_tests::both_engines!(
+    acknowledged_events_survive_sigkill_and_are_processed_once,
+    acknowledged_events_survive_sigkill_and_are_processed_once
+);
+async fn acknowledged_events_survive_sigkill_and_are_processed_once(engine: &str) {
+    let mut host = echo_host().on_engine(engine);
     host.start().await;
     let (tasks, acked) = publishers(&host, 8);
     tokio::time::sleep(Duration::from_millis(2000)).await;

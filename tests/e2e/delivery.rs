@@ -25,9 +25,12 @@ pub(crate) async fn publish_batch(host: &Host, topic: &str, texts: &[&str]) {
     assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_keeps_order_and_commits_what_came_before() {
-    let mut host = Host::new(WEFT);
+weft_tests::both_engines!(
+    a_retry_keeps_order_and_commits_what_came_before,
+    a_retry_keeps_order_and_commits_what_came_before
+);
+async fn a_retry_keeps_order_and_commits_what_came_before(engine: &str) {
+    let mut host = Host::new(WEFT).on_engine(engine);
     host.module(
         "echo",
         &guest("echo"),

@@ -17,10 +17,13 @@ fn weft(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poison_event_fails_after_its_attempts_and_replays_after_the_fix() {
+weft_tests::both_engines!(
+    a_poison_event_fails_after_its_attempts_and_replays_after_the_fix,
+    a_poison_event_fails_after_its_attempts_and_replays_after_the_fix
+);
+async fn a_poison_event_fails_after_its_attempts_and_replays_after_the_fix(engine: &str) {
     let retry = "[delivery]\nretry = { attempts = 3, initial = \"10ms\", max = \"50ms\" }";
-    let mut host = Host::new(WEFT);
+    let mut host = Host::new(WEFT).on_engine(engine);
     host.module("orders", &guest("trap"), &manifest("in", "out", retry));
     host.config(&sink_config("out", "out"));
     host.start().await;

@@ -55,9 +55,12 @@ fn numbers(events: &[(u64, Value)]) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outside_consumer_that_goes_away_gets_everything_in_order_when_it_returns() {
-    let mut host = Host::new(WEFT);
+weft_tests::both_engines!(
+    an_outside_consumer_that_goes_away_gets_everything_in_order_when_it_returns,
+    an_outside_consumer_that_goes_away_gets_everything_in_order_when_it_returns
+);
+async fn an_outside_consumer_that_goes_away_gets_everything_in_order_when_it_returns(engine: &str) {
+    let mut host = Host::new(WEFT).on_engine(engine);
     host.start().await;
     let put = |name: &str, body: Value| {
         host.http

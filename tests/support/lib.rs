@@ -87,9 +87,17 @@ pub struct Host {
     pub port: u16,
     child: Option<Child>,
     pub http: reqwest::Client,
+    /// The store engine, when a test runs on a named one (`redb`, `sled`).
+    engine: Option<String>,
 }
 
 impl Host {
+    /// The same host on store engine `engine` (`redb` or `sled`).
+    pub fn on_engine(mut self, engine: &str) -> Self {
+        self.engine = Some(engine.to_owned());
+        self
+    }
+
     /// A host whose folders are ready but which is not started yet.
     pub fn new(bin: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -103,6 +111,7 @@ impl Host {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
+            engine: None,
         }
     }
 
@@ -143,6 +152,17 @@ impl Host {
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         let config = self.dir.path().join("weft.toml");
+        if let Some(engine) = &self.engine {
+            let text = std::fs::read_to_string(&config).unwrap_or_default();
+            if !text.contains("\nengine = ") && !text.starts_with("engine = ") {
+                let line = format!("engine = \"{engine}\"\n");
+                let text = match text.find("[store]\n") {
+                    Some(i) => format!("{}{line}{}", &text[..i + 8], &text[i + 8..]),
+                    None => format!("[store]\n{line}{text}"),
+                };
+                std::fs::write(&config, text).unwrap();
+            }
+        }
         if config.exists() {
             cmd.arg("--config").arg(config);
         }
@@ -152,6 +172,14 @@ impl Host {
             if let Ok(r) = self.http.get(self.url("/readyz")).send().await
                 && r.status().is_success()
             {
+                if let Some(engine) = &self.engine {
+                    let status = self.get("/v1/status").await;
+                    assert_eq!(
+                        status["engine"],
+                        engine.as_str(),
+                        "the host runs the engine asked for"
+                    );
+                }
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -315,6 +343,25 @@ impl Host {
             port,
             child: None,
             http,
+            engine: None,
         }
     }
+}
+
+/// Runs an async test body once per store engine: `both_engines!(name, body_fn);`
+/// makes `name::redb` and `name::sled`, each calling `body_fn(engine)`.
+#[macro_export]
+macro_rules! both_engines {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redb() {
+                super::$body("redb").await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sled() {
+                super::$body("sled").await
+            }
+        }
+    };
 }
