@@ -152,3 +152,31 @@ async fn an_outside_consumer_that_goes_away_gets_everything_in_order_when_it_ret
         .unwrap();
     assert_eq!(gone.status().as_u16(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_never_acknowledges_still_gets_everything() {
+    let mut host = Host::new(WEFT);
+    host.config("[subscriptions.audit]\nsubscribe = [\"orders/>\"]\n");
+    host.start().await;
+    for chunk in 0..3 {
+        let batch: Vec<Value> = (chunk * 500..(chunk + 1) * 500)
+            .map(|n| json!({"specversion": "1.0", "id": format!("o{n}"), "source": "/s", "type": "t", "data": { "n": n }}))
+            .collect();
+        let r = host
+            .http
+            .post(host.url("/v1/events/orders/created"))
+            .header("content-type", "application/cloudevents-batch+json")
+            .body(Value::from(batch).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    let got = read_stream(&host, None, 1500).await;
+    let want: Vec<u64> = (0..1500).collect();
+    assert_eq!(
+        numbers(&got),
+        want,
+        "past the first page of unacknowledged events, in order"
+    );
+}

@@ -354,13 +354,8 @@ pub async fn stream(
                         .data(data);
                     return Some((Ok::<_, Infallible>(sse), (hub, waker, cursor, pending)));
                 }
-                let batch = hub.store().peek(queue, 1000).ok()?;
-                pending.extend(
-                    batch
-                        .into_iter()
-                        .filter(|d| cursor.is_none_or(|c| d.seq > c))
-                        .map(|d| (d.seq, d.payload)),
-                );
+                let batch = hub.store().peek_after(queue, cursor, 1000).ok()?;
+                pending.extend(batch.into_iter().map(|d| (d.seq, d.payload)));
                 if pending.is_empty() {
                     tokio::select! {
                         _ = waker.notified() => {}

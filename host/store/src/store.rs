@@ -206,8 +206,26 @@ impl Store {
     /// Up to `max` events at the head of a queue, in order. Reads a snapshot, so it
     /// never waits for the writer.
     pub fn peek(&self, queue: QueueId, max: usize) -> Result<Vec<Delivery>, Error> {
+        self.peek_after(queue, None, max)
+    }
+
+    /// Up to `max` events of a queue after sequence `after` (from the head if
+    /// `None`), in order: a reader that streams without acknowledging as it goes
+    /// moves on past what it has already sent.
+    pub fn peek_after(
+        &self,
+        queue: QueueId,
+        after: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<Delivery>, Error> {
         let read = self.inner.engine.read()?;
-        let (start, end) = keys::queue_range(queue);
+        let (mut start, end) = keys::queue_range(queue);
+        if let Some(after) = after {
+            match after.checked_add(1) {
+                Some(next) => start = keys::queued(queue, next),
+                None => return Ok(Vec::new()),
+            }
+        }
         let entries = read.range(Table::Queues, &start, &end, max)?;
         let mut out = Vec::with_capacity(entries.len());
         for (k, v) in entries {
