@@ -285,8 +285,8 @@ pub async fn ack(
 async fn ack_upto(store: &Store, queue: QueueId, upto: u64) -> Result<usize, weft_store::Error> {
     let mut removed = 0;
     loop {
-        let batch = store.peek(queue, 1000)?;
-        let seqs: Vec<u64> = batch.iter().map(|d| d.seq).filter(|s| *s <= upto).collect();
+        let batch = store.head_seqs(queue, 1000)?;
+        let seqs: Vec<u64> = batch.iter().copied().filter(|s| *s <= upto).collect();
         if seqs.is_empty() {
             return Ok(removed);
         }
