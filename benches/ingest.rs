@@ -231,7 +231,7 @@ async fn http_round(
                         client
                             .post(&url)
                             .header("content-type", "application/cloudevents-batch+json")
-                            .body(batch_body(&data, first, shape.per_request))
+                            .body(weft_benches::batch_body(&data, first, shape.per_request))
                     };
                     let response = request.send().await?;
                     let status = response.status();
@@ -250,26 +250,6 @@ async fn http_round(
         acked += t.await??;
     }
     Ok(acked as f64 / start.elapsed().as_secs_f64())
-}
-
-/// `count` structured CloudEvents from id `first` on, as a batch body.
-fn batch_body(data: &[String], first: u64, count: usize) -> String {
-    let mut body = String::with_capacity(count * (data[0].len() + 160) + 2);
-    body.push('[');
-    for id in first..first + count as u64 {
-        if id > first {
-            body.push(',');
-        }
-        body.push_str(r#"{"specversion":"1.0","id":"o-"#);
-        body.push_str(&id.to_string());
-        body.push_str(
-            r#"","source":"/bench","type":"bench.order","datacontenttype":"application/json","data":"#,
-        );
-        body.push_str(&data[id as usize % DISTINCT]);
-        body.push('}');
-    }
-    body.push(']');
-    body
 }
 
 /// Events/s appended durably to `store` directly, `shape.in_flight` appends of

@@ -491,7 +491,7 @@ async fn weft_publish(host: &Host, load: &Load, length: Duration) -> anyhow::Res
                     let response = client
                         .post(&url)
                         .header("content-type", "application/cloudevents-batch+json")
-                        .body(batch_body(&data, first, BATCH))
+                        .body(weft_benches::batch_body(&data, first, BATCH))
                         .send()
                         .await?;
                     let status = response.status();
@@ -510,26 +510,6 @@ async fn weft_publish(host: &Host, load: &Load, length: Duration) -> anyhow::Res
         acked += t.await??;
     }
     Ok(acked)
-}
-
-/// `count` structured CloudEvents from id `first` on, as a batch body.
-fn batch_body(data: &[String], first: u64, count: usize) -> String {
-    let mut body = String::with_capacity(count * (data[0].len() + 160) + 2);
-    body.push('[');
-    for id in first..first + count as u64 {
-        if id > first {
-            body.push(',');
-        }
-        body.push_str(r#"{"specversion":"1.0","id":"o-"#);
-        body.push_str(&id.to_string());
-        body.push_str(
-            r#"","source":"/bench","type":"bench.order","datacontenttype":"application/json","data":"#,
-        );
-        body.push_str(&data[id as usize % DISTINCT]);
-        body.push('}');
-    }
-    body.push(']');
-    body
 }
 
 /// The number of deliveries in a pull response and the highest `seq`, found

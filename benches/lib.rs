@@ -131,6 +131,30 @@ pub fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(|| "?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
+/// `count` structured CloudEvents from id `first` on, as one
+/// `application/cloudevents-batch+json` body; event `id` carries `data[id % data.len()]`.
+pub fn batch_body(data: &[String], first: u64, count: usize) -> String {
+    let Some(sample) = data.first() else {
+        return "[]".into();
+    };
+    let mut body = String::with_capacity(count * (sample.len() + 160) + 2);
+    body.push('[');
+    for id in first..first + count as u64 {
+        if id > first {
+            body.push(',');
+        }
+        body.push_str(r#"{"specversion":"1.0","id":"o-"#);
+        body.push_str(&id.to_string());
+        body.push_str(
+            r#"","source":"/bench","type":"bench.order","datacontenttype":"application/json","data":"#,
+        );
+        body.push_str(&data[id as usize % data.len()]);
+        body.push('}');
+    }
+    body.push(']');
+    body
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
