@@ -17,10 +17,11 @@ pub enum Table {
     DedupByTime,
     Errors,
     Refs,
+    State,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Meta,
         Table::Events,
         Table::Queues,
@@ -29,6 +30,7 @@ impl Table {
         Table::DedupByTime,
         Table::Errors,
         Table::Refs,
+        Table::State,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Table {
             Table::DedupByTime => "dedup_by_time",
             Table::Errors => "errors",
             Table::Refs => "refs",
+            Table::State => "state",
         }
     }
 }

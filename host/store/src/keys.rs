@@ -57,3 +57,21 @@ pub fn read_entry(v: &[u8]) -> Option<(u64, u64, u64)> {
         read_u64(v.get(12..)?)?,
     ))
 }
+
+/// `[owner][0x00][key]`: one owner's state is contiguous (names hold no NUL).
+pub fn state(owner: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(owner.len() + 1 + key.len());
+    k.extend_from_slice(owner.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The key range `[start, end)` holding all of one owner's state.
+pub fn state_range(owner: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut start = owner.as_bytes().to_vec();
+    let mut end = start.clone();
+    start.push(0);
+    end.push(1);
+    (start, end)
+}

@@ -43,6 +43,10 @@
 //! | `dedup` | publisher's dedup key | time accepted (ms, u64 BE) + event seq |
 //! | `dedup_by_time` | time (ms, u64 BE) + dedup key | empty |
 //! | `errors` | queue id (u32 BE) + error seq (u64 BE) | error record, encoded by the caller |
+//! | `state` | owner name (UTF-8) + `0x00` + key | a module's own value (its `state` import) |
+//!
+//! The `state` table came after format 1 was first written; an older store simply
+//! gets the empty table on its first write, so the format number did not change.
 
 mod disk;
 mod engine;
@@ -58,4 +62,4 @@ pub use error::Error;
 pub use keys::QueueId;
 pub use redb_engine::Redb;
 pub use sled_engine::Sled;
-pub use store::{Completion, Delivery, FORMAT_VERSION, NewEvent, Store, StoreConfig};
+pub use store::{Completion, Delivery, FORMAT_VERSION, NewEvent, StateChange, Store, StoreConfig};

@@ -94,7 +94,13 @@ pub struct Completion {
     pub resolved: Vec<u64>,
     /// Error records of this queue rewritten in place (a repair's history), by sequence.
     pub updated: Vec<(u64, Vec<u8>)>,
+    /// A module's own key-value state, set (`Some`) or removed (`None`) with the
+    /// rest of the batch: a connector's cursor moves exactly when its events land.
+    pub state: Vec<StateChange>,
 }
+
+/// One change to a module's `state`: (owner, key, new value or removal).
+pub type StateChange = (String, String, Option<Vec<u8>>);
 
 /// One queued event, as a worker sees it.
 #[derive(Debug, Clone)]
@@ -201,6 +207,25 @@ impl Store {
             .call(Op::Complete(completion))
             .await
             .map(|_| ())
+    }
+
+    /// One value of `owner`'s state, as last committed.
+    pub fn state_get(&self, owner: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.inner
+            .engine
+            .read()?
+            .get(Table::State, &keys::state(owner, key))
+    }
+
+    /// How many keys `owner`'s state holds (bounded by `max`).
+    pub fn state_len(&self, owner: &str, max: usize) -> Result<usize, Error> {
+        let (start, end) = keys::state_range(owner);
+        Ok(self
+            .inner
+            .engine
+            .read()?
+            .range(Table::State, &start, &end, max)?
+            .len())
     }
 
     /// Up to `max` events at the head of a queue, in order. Reads a snapshot, so it

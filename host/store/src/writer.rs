@@ -31,7 +31,7 @@ impl Op {
             Op::CreateQueue(_) => 1,
             Op::Append(events) => events.len().max(1),
             Op::Complete(c) => {
-                let errors = c.failed.len() + c.resolved.len() + c.updated.len();
+                let errors = c.failed.len() + c.resolved.len() + c.updated.len() + c.state.len();
                 (c.consumed.len() + c.outputs.len() + errors).max(1)
             }
         }
@@ -432,6 +432,13 @@ fn apply(
             for record in &c.failed {
                 let seq = State::next(w, &mut state.error_next, &mut state.dirty, "e", c.queue)?;
                 w.put(Table::Errors, &keys::queued(c.queue, seq), record)?;
+            }
+            for (owner, key, value) in &c.state {
+                let key = keys::state(owner, key);
+                match value {
+                    Some(v) => w.put(Table::State, &key, v)?,
+                    None => w.delete(Table::State, &key)?,
+                }
             }
             Ok(Reply::Done)
         }

@@ -37,6 +37,7 @@ for_each_engine!(
     concurrent_appends_share_commits,
     a_store_is_not_opened_with_the_other_engine,
     a_write_sees_its_own_changes_in_gets_ranges_and_last,
+    module_state_commits_with_events_and_survives_a_reopen,
 );
 
 fn config(dir: &tempfile::TempDir, engine: EngineKind) -> StoreConfig {
@@ -116,6 +117,7 @@ async fn completing_moves_inputs_to_outputs_atomically_and_frees_unreferenced_ev
             failed: vec![b"bad one".to_vec()],
             resolved: vec![],
             updated: vec![],
+            state: vec![],
         })
         .await
         .unwrap();
@@ -358,4 +360,43 @@ async fn a_write_sees_its_own_changes_in_gets_ranges_and_last(kind: EngineKind) 
         [1, 2, 5]
     );
     assert_eq!(read.last(Events, &[0], &[5]).unwrap().unwrap().0, [2]);
+}
+
+/// A connector's cursor and the events of its page land together: a completion
+/// carrying both is one transaction, and what it set is there after a reopen.
+async fn module_state_commits_with_events_and_survives_a_reopen(engine: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(config(&dir, engine)).unwrap();
+        let q = store.queue("out").await.unwrap();
+        store
+            .complete(Completion {
+                outputs: vec![event("page-1", &[q])],
+                state: vec![
+                    ("poller".into(), "cursor".into(), Some(b"p2".to_vec())),
+                    ("poller".into(), "scratch".into(), Some(b"x".to_vec())),
+                    ("other".into(), "cursor".into(), Some(b"o1".to_vec())),
+                ],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store
+            .complete(Completion {
+                state: vec![("poller".into(), "scratch".into(), None)],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    }
+    let store = Store::open(config(&dir, engine)).unwrap();
+    let q = store.queue("out").await.unwrap();
+    assert_eq!(payloads(&store, q), ["page-1"]);
+    assert_eq!(store.state_get("poller", "cursor").unwrap().unwrap(), b"p2");
+    assert_eq!(store.state_get("poller", "scratch").unwrap(), None);
+    assert_eq!(store.state_get("other", "cursor").unwrap().unwrap(), b"o1");
+    // One owner's keys never show under another whose name is its prefix.
+    assert_eq!(store.state_len("poller", 100).unwrap(), 1);
+    assert_eq!(store.state_len("poll", 100).unwrap(), 0);
 }
