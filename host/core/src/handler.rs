@@ -34,4 +34,10 @@ pub trait Handler: Send + 'static {
 
     /// The version serving (a content hash), for error records and status.
     fn version(&self) -> &str;
+
+    /// The handler's own key-value changes (a connector's `state`) made by the
+    /// last successful call, to commit with that call's results.
+    fn take_state(&mut self) -> Vec<(String, Option<Vec<u8>>)> {
+        Vec::new()
+    }
 }

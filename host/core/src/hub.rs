@@ -125,6 +125,51 @@ impl Hub {
         Ok(accepted)
     }
 
+    /// Publishes a connector's events together with its state changes, in one
+    /// transaction: a poller's cursor moves exactly when its page is stored.
+    /// Refused whole, with nothing stored, when a subscription or the disk has no room.
+    pub async fn publish_with_state(
+        &self,
+        events: Vec<Event>,
+        state: Vec<weft_store::StateChange>,
+    ) -> Result<Vec<Accepted>, PublishError> {
+        quota::check_disk(&self.inner.store, &self.inner.disk)?;
+        let staged: Vec<NewEvent> = events
+            .iter()
+            .map(|e| NewEvent {
+                dedup: Some(e.dedup_key()),
+                payload: e.encode(),
+                queues: self.queues_for(&e.topic),
+            })
+            .collect();
+        self.check_room(&staged)?;
+        let woken: Vec<QueueId> = staged.iter().flat_map(|s| s.queues.clone()).collect();
+        let stored = self
+            .inner
+            .store
+            .complete(weft_store::Completion {
+                outputs: staged,
+                state,
+                ..Default::default()
+            })
+            .await?;
+        self.wake(&woken);
+        Ok(events
+            .into_iter()
+            .zip(stored)
+            .map(|(event, stored)| {
+                let accepted = Accepted {
+                    id: event.id.clone(),
+                    duplicate: !stored,
+                };
+                if stored {
+                    self.show(event);
+                }
+                accepted
+            })
+            .collect())
+    }
+
     /// Whether `events` fit in the quotas of the queues they go to.
     pub fn check_room(&self, events: &[NewEvent]) -> Result<(), Full> {
         quota::check(&self.inner.store, &self.inner.routes.snapshot(), events)

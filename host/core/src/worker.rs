@@ -149,7 +149,11 @@ impl Worker {
             }
         }
         let lanes = self.lanes(&events);
-        let outcomes = self.call(&deliveries, events.clone(), &lanes).await?;
+        let (outcomes, state) = self.call(&deliveries, events.clone(), &lanes).await?;
+        completion.state = state
+            .into_iter()
+            .map(|(key, value)| (self.sub.name.clone(), key, value))
+            .collect();
         let mut wait: Option<Duration> = None;
         let mut shown = Vec::new();
         // A lane stops at its first event that is not done, so order holds per key.
@@ -208,7 +212,7 @@ impl Worker {
             tracing::warn!(module = %self.sub.name, limit = self.sub.max_errors, "error queue full: pausing until records are replayed or purged");
             return Ok(Some(FULL_BACKOFF * 10));
         }
-        if !completion.consumed.is_empty() {
+        if !completion.consumed.is_empty() || !completion.state.is_empty() {
             let woken: Vec<QueueId> = completion
                 .outputs
                 .iter()
@@ -255,13 +259,13 @@ impl Worker {
     /// Calls the lanes' handlers, in parallel, off the async threads (a guest call
     /// may run for its whole time budget). Returns one outcome per event; `None`
     /// for the events of a lane whose call failed and that will be run again one
-    /// at a time.
+    /// at a time. Also returns the handlers' state changes, committed with the batch.
     async fn call(
         &mut self,
         deliveries: &[Delivery],
         events: Vec<Event>,
         lanes: &[usize],
-    ) -> anyhow::Result<Vec<Option<Outcome>>> {
+    ) -> anyhow::Result<(Vec<Option<Outcome>>, Vec<(String, Option<Vec<u8>>)>)> {
         let mut by_lane: Vec<Vec<usize>> = vec![Vec::new(); self.handlers.len()];
         for (i, lane) in lanes.iter().enumerate() {
             by_lane[*lane].push(i);
@@ -284,8 +288,10 @@ impl Worker {
             ));
         }
         let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
+        let mut state = Vec::new();
         for (lane, call) in calls {
-            let (handler, result) = call.await?;
+            let (mut handler, result) = call.await?;
+            state.extend(handler.take_state());
             self.handlers[lane] = Some(handler);
             let indices = &by_lane[lane];
             let result = match result {
@@ -314,7 +320,7 @@ impl Worker {
                 }
             }
         }
-        Ok(outcomes)
+        Ok((outcomes, state))
     }
 
     fn outputs(&self, input: &Event, outputs: Vec<Event>) -> Result<Vec<Event>, String> {
@@ -419,6 +425,43 @@ pub fn stamp_outputs(
                 out.source = format!("/weft/modules/{module}");
             }
             Ok(out)
+        })
+        .collect()
+}
+
+/// Checks and stamps what an ingress connector produced: valid topics its
+/// manifest grants, a `type`, a fresh UUIDv7 for an empty `id`, a default
+/// `source`. The error refuses the whole batch: nothing of it is published.
+pub fn stamp_ingress(
+    module: &str,
+    publish: &Patterns,
+    events: Vec<Event>,
+) -> Result<Vec<Event>, String> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            let topic = Topic::parse(&e.topic)
+                .map_err(|err| format!("event {i} has an invalid topic: {err}"))?;
+            if !publish.matches(&topic) {
+                let granted: Vec<&str> = publish.iter().map(|p| p.as_str()).collect();
+                return Err(format!(
+                    "event {i} goes to topic `{topic}`, which module `{module}` may not publish to \
+                     (its manifest grants publish = {granted:?})"
+                ));
+            }
+            if e.ty.is_empty() {
+                return Err(format!(
+                    "event {i} has an empty `type`; every CloudEvent needs one"
+                ));
+            }
+            if e.id.is_empty() {
+                e.id = uuid::Uuid::now_v7().to_string();
+            }
+            if e.source.is_empty() {
+                e.source = format!("/weft/modules/{module}");
+            }
+            Ok(e)
         })
         .collect()
 }

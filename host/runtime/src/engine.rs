@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-use crate::bindings::{Processor, State};
+use crate::bindings::{Processor, State, StateReader};
 
 /// How often the epoch advances; a call's time budget is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -20,6 +20,8 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: std::sync::Arc<Linker<State>>,
     cache_dir: PathBuf,
+    /// Where modules' committed `state` is read; `None` offline (`weft test`).
+    pub(crate) state: Option<std::sync::Arc<dyn StateReader>>,
 }
 
 impl Runtime {
@@ -32,7 +34,15 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Linked for every module; what a request may reach is the module's
+        // `[http]` grant, checked per request (crate::http).
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        // The three worlds share `types`, `log` and `config`; each is linked once.
         Processor::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        crate::bindings::ingress_world::weft::integration::state::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
         let weak = engine.weak();
         std::thread::Builder::new()
             .name("weft-epoch".into())
@@ -55,7 +65,14 @@ impl Runtime {
             engine,
             linker: std::sync::Arc::new(linker),
             cache_dir,
+            state: None,
         })
+    }
+
+    /// Modules loaded by this runtime read their committed `state` from `reader`.
+    pub fn with_state(mut self, reader: std::sync::Arc<dyn StateReader>) -> Self {
+        self.state = Some(reader);
+        self
     }
 
     pub fn engine(&self) -> &Engine {

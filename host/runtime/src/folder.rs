@@ -87,13 +87,16 @@ pub fn load_file(runtime: &Runtime, wasm: &Path, defaults: &Defaults) -> Result<
             manifest_path.display()
         )
     })?;
-    let manifest = Manifest::parse(&text, defaults).map_err(|e| {
+    let mut manifest = Manifest::parse(&text, defaults).map_err(|e| {
         format!(
             "has an invalid manifest {}:\n  {}",
             manifest_path.display(),
             e.replace('\n', "\n  ")
         )
     })?;
+    if let Some(dir) = wasm.parent() {
+        manifest.resolve_paths(dir);
+    }
     Module::load(runtime, &name, &bytes, manifest)
 }
 

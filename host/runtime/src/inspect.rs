@@ -5,17 +5,35 @@ use wasmtime::component::Component;
 use crate::engine::Runtime;
 
 pub const PROCESSOR_EXPORT: &str = "weft:integration/handler@0.1.0";
+pub const INGRESS_EXPORT: &str = "weft:integration/source@0.1.0";
+pub const EGRESS_EXPORT: &str = "weft:integration/sink@0.1.0";
+/// The export that makes each world, as `weft check` names them.
+pub const EXPORTS: [&str; 3] = [PROCESSOR_EXPORT, INGRESS_EXPORT, EGRESS_EXPORT];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum World {
     Processor,
+    Ingress,
+    Egress,
+}
+
+impl World {
+    pub fn kind(self) -> crate::manifest::Kind {
+        match self {
+            World::Processor => crate::manifest::Kind::Processor,
+            World::Ingress => crate::manifest::Kind::Ingress,
+            World::Egress => crate::manifest::Kind::Egress,
+        }
+    }
 }
 
 impl std::fmt::Display for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            World::Processor => f.write_str("processor"),
-        }
+        f.write_str(match self {
+            World::Processor => "processor",
+            World::Ingress => "ingress connector",
+            World::Egress => "egress connector",
+        })
     }
 }
 
@@ -52,11 +70,23 @@ pub fn check_header(wasm: &[u8]) -> Result<(), String> {
     }
 }
 
+/// The world a component implements, by its one weft export; `None` for none or
+/// more than one (a component is one kind of module).
 pub fn world(runtime: &Runtime, component: &Component) -> Option<World> {
-    exports(runtime, component)
-        .iter()
-        .any(|e| e == PROCESSOR_EXPORT)
-        .then_some(World::Processor)
+    let exports = exports(runtime, component);
+    let found: Vec<World> = [
+        (PROCESSOR_EXPORT, World::Processor),
+        (INGRESS_EXPORT, World::Ingress),
+        (EGRESS_EXPORT, World::Egress),
+    ]
+    .into_iter()
+    .filter(|(name, _)| exports.iter().any(|e| e == name))
+    .map(|(_, w)| w)
+    .collect();
+    match found.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
 }
 
 pub fn exports(runtime: &Runtime, component: &Component) -> Vec<String> {
@@ -83,7 +113,7 @@ pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Result<Report, String> {
         .map_err(|e| format!("is not a valid component: {}", root(&e)))?;
     let world = world(runtime, &component).ok_or_else(|| {
         format!(
-            "is not a weft module: it exports {:?}; a processor exports `{PROCESSOR_EXPORT}`",
+            "is not a weft module: it exports {:?}; a module exports exactly one of {EXPORTS:?}",
             exports(runtime, &component)
         )
     })?;

@@ -15,6 +15,7 @@
 pub mod bindings;
 pub mod engine;
 pub mod folder;
+pub mod http;
 pub mod inspect;
 pub mod manifest;
 pub mod module;
@@ -22,5 +23,5 @@ pub mod module;
 pub use engine::Runtime;
 pub use folder::{Refused, load_dir, load_file};
 pub use inspect::{Report, World, inspect};
-pub use manifest::{Defaults, Manifest};
-pub use module::Module;
+pub use manifest::{Defaults, Folder, Kind, Manifest, Secrets, Triggers};
+pub use module::{Batch, HookReply, HookRequest, Module, Source, StateChanges, TriggerFailure};

@@ -3,8 +3,16 @@
 //!
 //! Parsing is strict (unknown fields are errors, units are explicit in the value)
 //! and reports every problem at once, so an operator fixes a manifest in one go.
+//!
+//! What a module may touch beyond its topics is granted here and nowhere else:
+//! `[http]` (outbound origins, see [`crate::http`]) and `[folders]` (host folders
+//! mapped into the guest, read-only unless `write = true`). Which fields apply
+//! depends on the module's world, known only once its `.wasm` is compiled, so
+//! [`Manifest::check_world`] finishes the check then.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -18,6 +26,29 @@ pub struct Defaults {
     pub batch_max: usize,
     pub retry: RetryPolicy,
     pub quota: weft_core::Quota,
+    /// Values a manifest's config may refer to by name (`{ secret = "NAME" }`).
+    pub secrets: Secrets,
+}
+
+/// Secret values held by the host (its config's `[secrets]`), by name. Never
+/// printed: `Debug` shows the names only.
+#[derive(Clone, Default)]
+pub struct Secrets(Arc<BTreeMap<String, String>>);
+
+impl Secrets {
+    pub fn new(values: BTreeMap<String, String>) -> Self {
+        Self(Arc::new(values))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 impl Default for Defaults {
@@ -28,6 +59,7 @@ impl Default for Defaults {
             batch_max: 64,
             retry: RetryPolicy::default(),
             quota: weft_core::Quota::default(),
+            secrets: Secrets::default(),
         }
     }
 }
@@ -37,7 +69,7 @@ pub const MAX_MEMORY: u64 = 4 * 1024 * 1024 * 1024;
 pub const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 pub const MAX_BATCH: usize = 10_000;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Manifest {
     pub subscribe: Patterns,
     pub publish: Patterns,
@@ -51,7 +83,58 @@ pub struct Manifest {
     pub workers: usize,
     pub key: String,
     /// The `[config]` table, flattened to strings for the guest's `config` import.
+    /// Holds resolved secrets: never log it whole (see `secret_keys`).
     pub config: Vec<(String, String)>,
+    /// Config keys whose value is a host secret, shown by name only.
+    pub secret_keys: BTreeMap<String, String>,
+    /// An ingress connector's triggers.
+    pub ingress: Option<Triggers>,
+    /// Outbound HTTP this module may make.
+    pub http: Arc<crate::http::HttpGrant>,
+    /// Host folders mapped into the guest.
+    pub folders: Vec<Folder>,
+}
+
+impl std::fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manifest")
+            .field("subscribe", &self.subscribe)
+            .field("publish", &self.publish)
+            .field("ingress", &self.ingress)
+            .field("folders", &self.folders)
+            .field(
+                "config_keys",
+                &self.config.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// What calls an ingress connector.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Triggers {
+    /// `poll` every so often.
+    pub interval: Option<Duration>,
+    /// `webhook` for requests to `/hooks/NAME`.
+    pub route: bool,
+    /// `file` for each file that settles in this host folder.
+    pub watch: Option<PathBuf>,
+}
+
+/// A host folder mapped into the guest at `guest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub guest: String,
+    pub host: PathBuf,
+    pub write: bool,
+}
+
+/// The world a module's `.wasm` turned out to implement; see [`Manifest::check_world`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Processor,
+    Ingress,
+    Egress,
 }
 
 #[derive(Deserialize)]
@@ -67,7 +150,41 @@ struct File {
     delivery: DeliveryFile,
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
+    ingress: Option<IngressFile>,
+    http: Option<HttpFile>,
+    #[serde(default)]
+    folders: BTreeMap<String, FolderFile>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngressFile {
+    interval: Option<String>,
+    route: Option<bool>,
+    watch: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    addresses: Vec<String>,
+    timeout: Option<String>,
+    max_response: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FolderFile {
+    path: String,
+    write: Option<bool>,
+}
+
+/// Outbound HTTP defaults: a slow or huge answer fails the request, not the host.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+const HTTP_MAX_RESPONSE: u64 = 4 * 1024 * 1024;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -102,9 +219,6 @@ impl Manifest {
         let mut problems = Vec::new();
         let subscribe = patterns(&file.subscribe, "subscribe", &mut problems);
         let publish = patterns(&file.publish, "publish", &mut problems);
-        if file.subscribe.is_empty() {
-            problems.push("`subscribe` is empty: a processor needs at least one topic pattern to receive events, e.g. subscribe = [\"orders/>\"]".into());
-        }
         let memory = match &file.limits.memory {
             None => defaults.memory,
             Some(s) => match s.parse::<bytesize::ByteSize>() {
@@ -189,6 +303,93 @@ impl Manifest {
                 &mut problems,
             );
         }
+        let ingress = file.ingress.as_ref().map(|i| Triggers {
+            interval: i.interval.as_deref().map(|s| {
+                let d = duration(
+                    Some(s),
+                    "ingress.interval",
+                    Duration::from_secs(1),
+                    &mut problems,
+                );
+                if d < Duration::from_millis(10) {
+                    problems.push(format!(
+                        "ingress.interval = \"{s}\" is too short: at least 10ms"
+                    ));
+                }
+                d
+            }),
+            route: i.route.unwrap_or(false),
+            watch: i.watch.as_ref().map(PathBuf::from),
+        });
+        if let Some(t) = &ingress
+            && t.interval.is_none()
+            && !t.route
+            && t.watch.is_none()
+        {
+            problems.push(
+                "[ingress] turns on no trigger: set `interval`, `route = true` or `watch`".into(),
+            );
+        }
+        let http = match &file.http {
+            None => crate::http::HttpGrant::none(),
+            Some(h) => {
+                let timeout = duration(
+                    h.timeout.as_deref(),
+                    "http.timeout",
+                    HTTP_TIMEOUT,
+                    &mut problems,
+                );
+                let max_response = match &h.max_response {
+                    None => HTTP_MAX_RESPONSE,
+                    Some(s) => s.parse::<bytesize::ByteSize>().map(|b| b.as_u64()).unwrap_or_else(|_| {
+                        problems.push(format!("http.max_response = \"{s}\" is not a size: write it with its unit, e.g. \"4MiB\""));
+                        HTTP_MAX_RESPONSE
+                    }),
+                };
+                crate::http::HttpGrant::new(&h.allow, &h.addresses, timeout, max_response)
+                    .unwrap_or_else(|errors| {
+                        problems.extend(errors.into_iter().map(|e| format!("http: {e}")));
+                        crate::http::HttpGrant::none()
+                    })
+            }
+        };
+        let mut folders = Vec::new();
+        for (guest, f) in &file.folders {
+            let valid = guest.starts_with('/')
+                && guest.len() > 1
+                && !guest.split('/').any(|part| part == ".." || part == ".");
+            if !valid {
+                problems.push(format!(
+                    "folders: \"{guest}\" is not a guest path: an absolute path such as \"/out\", without `.` or `..`"
+                ));
+            }
+            if f.path.is_empty() {
+                problems.push(format!(
+                    "folders.\"{guest}\".path is empty: name a host folder"
+                ));
+            }
+            folders.push(Folder {
+                guest: guest.clone(),
+                host: PathBuf::from(&f.path),
+                write: f.write.unwrap_or(false),
+            });
+        }
+        let mut config = Vec::new();
+        let mut secret_keys = BTreeMap::new();
+        for (key, value) in file.config {
+            match secret_ref(&value) {
+                Some(name) => match defaults.secrets.get(name) {
+                    Some(v) => {
+                        secret_keys.insert(key.clone(), name.to_owned());
+                        config.push((key, v.to_owned()));
+                    }
+                    None => problems.push(format!(
+                        "config.{key} refers to secret `{name}`, which the host does not hold: define it in the host config's [secrets]"
+                    )),
+                },
+                None => config.push((key, config_value(value))),
+            }
+        }
         if !problems.is_empty() {
             return Err(problems.join("\n"));
         }
@@ -202,13 +403,88 @@ impl Manifest {
             quota,
             workers,
             key,
-            config: file
-                .config
-                .into_iter()
-                .map(|(k, v)| (k, config_value(v)))
-                .collect(),
+            config,
+            secret_keys,
+            ingress,
+            http: Arc::new(http),
+            folders,
         })
     }
+
+    /// Finishes the check once the module's world is known: each kind has its
+    /// own required and forbidden fields.
+    pub fn check_world(&self, kind: Kind) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let has_subscribe = self.subscribe.iter().next().is_some();
+        let has_publish = self.publish.iter().next().is_some();
+        match kind {
+            Kind::Processor | Kind::Egress => {
+                if !has_subscribe {
+                    problems.push("`subscribe` is empty: it needs at least one topic pattern to receive events, e.g. subscribe = [\"orders/>\"]".to_owned());
+                }
+                if self.ingress.is_some() {
+                    problems.push("has an [ingress] table, but the module is not an ingress connector (it does not export `weft:integration/source`)".to_owned());
+                }
+                if kind == Kind::Egress && has_publish {
+                    problems.push(
+                        "`publish` is set, but an egress connector emits no events: remove it"
+                            .to_owned(),
+                    );
+                }
+            }
+            Kind::Ingress => {
+                if has_subscribe {
+                    problems.push("`subscribe` is set, but an ingress connector receives no events: remove it".to_owned());
+                }
+                if !has_publish {
+                    problems.push("`publish` is empty: an ingress connector needs the topics it may emit to, e.g. publish = [\"github/>\"]".to_owned());
+                }
+                if self.ingress.is_none() {
+                    problems.push("has no [ingress] table: turn on a trigger (`interval`, `route = true` or `watch`)".to_owned());
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// Makes relative folder paths relative to `base` (the modules folder).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for f in &mut self.folders {
+            if f.host.is_relative() {
+                f.host = base.join(&f.host);
+            }
+        }
+        if let Some(t) = &mut self.ingress
+            && let Some(w) = &mut t.watch
+            && w.is_relative()
+        {
+            *w = base.join(&*w);
+        }
+    }
+
+    /// The config as it may be shown: secret values replaced by their names.
+    pub fn shown_config(&self) -> Vec<(String, String)> {
+        self.config
+            .iter()
+            .map(|(k, v)| match self.secret_keys.get(k) {
+                Some(name) => (k.clone(), format!("<secret {name}>")),
+                None => (k.clone(), v.clone()),
+            })
+            .collect()
+    }
+}
+
+/// `{ secret = "NAME" }`: a value the host holds, named instead of written.
+fn secret_ref(v: &toml::Value) -> Option<&str> {
+    let t = v.as_table()?;
+    if t.len() != 1 {
+        return None;
+    }
+    t.get("secret")?.as_str()
 }
 
 fn patterns(items: &[String], field: &str, problems: &mut Vec<String>) -> Patterns {
@@ -320,7 +596,97 @@ call_timeout = "soon"
         )
         .unwrap_err();
         assert!(err.contains("unknown field `subscrbe`"), "{err}");
-        let err = Manifest::parse("publish = [\"a\"]", &Defaults::default()).unwrap_err();
+        let m = Manifest::parse("publish = [\"a\"]", &Defaults::default()).unwrap();
+        let err = m.check_world(Kind::Processor).unwrap_err();
         assert!(err.contains("`subscribe` is empty"), "{err}");
+    }
+
+    #[test]
+    fn each_world_gets_its_own_fields_checked() {
+        let d = Defaults::default();
+        let ingress = Manifest::parse(
+            "publish = [\"hooks/>\"]\n[ingress]\nroute = true\ninterval = \"5s\"\nwatch = \"inbox\"",
+            &d,
+        )
+        .unwrap();
+        ingress.check_world(Kind::Ingress).unwrap();
+        let t = ingress.ingress.clone().unwrap();
+        assert_eq!(t.interval, Some(Duration::from_secs(5)));
+        assert!(t.route);
+        let err = ingress.check_world(Kind::Processor).unwrap_err();
+        assert!(
+            err.contains("[ingress]") && err.contains("subscribe"),
+            "{err}"
+        );
+        let egress = Manifest::parse("subscribe = [\"a/>\"]\npublish = [\"b\"]", &d).unwrap();
+        let err = egress.check_world(Kind::Egress).unwrap_err();
+        assert!(err.contains("`publish` is set"), "{err}");
+        let err = Manifest::parse("publish = [\"a\"]\n[ingress]\n", &d).unwrap_err();
+        assert!(err.contains("no trigger"), "{err}");
+        let err =
+            Manifest::parse("publish = [\"a\"]\n[ingress]\ninterval = \"1us\"", &d).unwrap_err();
+        assert!(err.contains("too short"), "{err}");
+    }
+
+    #[test]
+    fn folders_need_absolute_guest_paths_and_resolve_against_the_modules_folder() {
+        let d = Defaults::default();
+        let err = Manifest::parse(
+            "subscribe = [\"a\"]\n[folders]\n\"out\" = { path = \"x\" }\n\"/a/../b\" = { path = \"y\" }",
+            &d,
+        )
+        .unwrap_err();
+        assert!(err.contains("\"out\" is not a guest path"), "{err}");
+        assert!(err.contains("\"/a/../b\" is not a guest path"), "{err}");
+        let mut m = Manifest::parse(
+            "subscribe = [\"a\"]\n[folders]\n\"/out\" = { path = \"out\", write = true }\n\"/in\" = { path = \"/srv/in\" }",
+            &d,
+        )
+        .unwrap();
+        m.resolve_paths(Path::new("/mods"));
+        assert_eq!(
+            m.folders,
+            vec![
+                Folder {
+                    guest: "/in".into(),
+                    host: "/srv/in".into(),
+                    write: false
+                },
+                Folder {
+                    guest: "/out".into(),
+                    host: "/mods/out".into(),
+                    write: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_resolve_by_name_and_are_never_shown() {
+        let d = Defaults {
+            secrets: Secrets::new(BTreeMap::from([("GH".to_owned(), "s3cr3t".to_owned())])),
+            ..Defaults::default()
+        };
+        let m = Manifest::parse(
+            "subscribe = [\"a\"]\n[config]\ntoken = { secret = \"GH\" }\nplain = \"x\"",
+            &d,
+        )
+        .unwrap();
+        assert!(
+            m.config
+                .contains(&("token".to_owned(), "s3cr3t".to_owned()))
+        );
+        let shown = format!("{:?} {:?} {:?}", m.shown_config(), m, d);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("<secret GH>"), "{shown}");
+        let err = Manifest::parse(
+            "subscribe = [\"a\"]\n[config]\ntoken = { secret = \"NOPE\" }",
+            &d,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("secret `NOPE`") && err.contains("[secrets]"),
+            "{err}"
+        );
     }
 }

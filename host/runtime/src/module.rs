@@ -1,5 +1,11 @@
-//! A loaded module version: compiled, type-checked and linked once
-//! (`ProcessorPre`), then instantiated cheaply for the worker that runs it.
+//! A loaded module version: compiled, type-checked against its world and linked
+//! once (`*Pre`), then instantiated cheaply for each worker or trigger that runs it.
+//!
+//! Processors and egress connectors run under a [`weft_core::Worker`] through
+//! [`Module::handler`]; ingress connectors are called by the host's triggers
+//! through [`Module::source`]. Either way an instance is kept between calls and
+//! dropped after a trap (wasmtime refuses to enter a trapped instance, and its
+//! state could not be trusted anyway); a fresh one serves the next call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,29 +14,82 @@ use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 use weft_core::{CallError, Event, Handler, Outcome};
 
-use crate::Manifest;
-use crate::bindings::{self, Failure, Processor, ProcessorPre, State};
+use crate::bindings::{
+    self, Egress, EgressPre, Failure, Ingress, IngressPre, Processor, ProcessorPre, State,
+    wit_source,
+};
 use crate::engine::{EPOCH_TICK, Runtime};
-use crate::inspect;
+use crate::manifest::Kind;
+use crate::{Manifest, inspect};
 
 pub struct Module {
     pub name: String,
     /// SHA-256 of the `.wasm`, hex.
     pub version: String,
     pub manifest: Manifest,
+    pub kind: Kind,
     runtime: Runtime,
-    pre: ProcessorPre<State>,
+    pre: Pre,
     name_arc: Arc<str>,
     config: Arc<Vec<(String, String)>>,
+}
+
+enum Pre {
+    Processor(ProcessorPre<State>),
+    Ingress(IngressPre<State>),
+    Egress(EgressPre<State>),
+}
+
+enum Bindings {
+    Processor(Processor),
+    Ingress(Ingress),
+    Egress(Egress),
 }
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Module")
             .field("name", &self.name)
+            .field("kind", &self.kind)
             .field("version", &self.version)
             .finish_non_exhaustive()
     }
+}
+
+/// A state change a call made, for the commit that carries its results.
+pub type StateChanges = Vec<(String, Option<Vec<u8>>)>;
+
+/// What a timer tick or a file produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub more: bool,
+}
+
+/// Why a trigger produced nothing this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriggerFailure {
+    Retry(String),
+    Reject(String),
+}
+
+/// A request to `/hooks/NAME`, as the connector sees it.
+#[derive(Debug, Clone, Default)]
+pub struct HookRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The connector's answer to a hook request and the events it publishes.
+#[derive(Debug, Clone)]
+pub struct HookReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub events: Vec<Event>,
 }
 
 impl Module {
@@ -56,23 +115,51 @@ impl Module {
         component: &Component,
         manifest: Manifest,
     ) -> Result<Self, String> {
-        let world = inspect::world(runtime, component);
-        if world != Some(inspect::World::Processor) {
+        let Some(world) = inspect::world(runtime, component) else {
             return Err(format!(
-                "is not a weft processor: it exports {:?}; a processor exports `{}` (build it against world `processor` of wit/)",
+                "is not a weft module: it exports {:?}; a module exports one of {:?} (build it against a world of wit/)",
                 inspect::exports(runtime, component),
-                inspect::PROCESSOR_EXPORT
+                inspect::EXPORTS
             ));
-        }
+        };
+        let kind = world.kind();
+        manifest.check_world(kind).map_err(|e| {
+            format!(
+                "has a manifest that does not fit a {world}:\n  {}",
+                e.replace('\n', "\n  ")
+            )
+        })?;
         let pre = runtime
             .linker
             .instantiate_pre(component)
             .map_err(|e| format!("cannot be linked: {}", inspect::root(&e)))?;
-        let pre = ProcessorPre::new(pre)
-            .map_err(|e| format!("does not match world `processor`: {}", inspect::root(&e)))?;
+        let mismatch =
+            |e: wasmtime::Error| format!("does not match world `{world}`: {}", inspect::root(&e));
+        let pre = match kind {
+            Kind::Processor => Pre::Processor(ProcessorPre::new(pre).map_err(mismatch)?),
+            Kind::Ingress => Pre::Ingress(IngressPre::new(pre).map_err(mismatch)?),
+            Kind::Egress => Pre::Egress(EgressPre::new(pre).map_err(mismatch)?),
+        };
+        for f in &manifest.folders {
+            if f.write {
+                std::fs::create_dir_all(&f.host).map_err(|e| {
+                    format!(
+                        "maps folder {} that cannot be created: {e}",
+                        f.host.display()
+                    )
+                })?;
+            } else if !f.host.is_dir() {
+                return Err(format!(
+                    "maps folder {} to {}, which is not a folder on this host: create it or fix [folders]",
+                    f.host.display(),
+                    f.guest
+                ));
+            }
+        }
         let module = Self {
             name: name.to_owned(),
             version: crate::engine::sha256_hex(wasm),
+            kind,
             runtime: runtime.clone(),
             pre,
             name_arc: name.into(),
@@ -86,67 +173,203 @@ impl Module {
         Ok(module)
     }
 
-    /// A handler for one worker; it keeps its instance between batches.
+    /// A handler for one worker (processors and egress connectors); it keeps its
+    /// instance between batches.
     pub fn handler(self: &Arc<Self>) -> Box<dyn Handler> {
         Box::new(ModuleHandler {
-            module: self.clone(),
-            instance: None,
+            caller: Caller::new(self.clone()),
         })
+    }
+
+    /// The triggers of an ingress connector, on one instance.
+    pub fn source(self: &Arc<Self>) -> Source {
+        Source {
+            caller: Caller::new(self.clone()),
+        }
     }
 
     fn instantiate(&self) -> Result<Instance, CallError> {
         let state = State::new(
             self.name_arc.clone(),
+            &self.manifest,
             self.config.clone(),
-            self.manifest.memory,
-        );
+            self.runtime.state.clone(),
+        )
+        .map_err(CallError::Other)?;
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(ticks(self.manifest.call_timeout));
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(e, self.manifest.call_timeout))?;
+        let timeout = self.manifest.call_timeout;
+        let bindings = match &self.pre {
+            Pre::Processor(p) => p.instantiate(&mut store).map(Bindings::Processor),
+            Pre::Ingress(p) => p.instantiate(&mut store).map(Bindings::Ingress),
+            Pre::Egress(p) => p.instantiate(&mut store).map(Bindings::Egress),
+        }
+        .map_err(|e| classify(e, timeout))?;
         Ok(Instance { store, bindings })
     }
 }
 
 struct Instance {
     store: Store<State>,
-    bindings: Processor,
+    bindings: Bindings,
 }
 
-struct ModuleHandler {
+/// One instance of a module, kept between calls, replaced after a failed one.
+struct Caller {
     module: Arc<Module>,
     instance: Option<Instance>,
+    /// The state changes of the last successful call.
+    state: StateChanges,
 }
 
-impl Handler for ModuleHandler {
-    fn process(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
+impl Caller {
+    fn new(module: Arc<Module>) -> Self {
+        Self {
+            module,
+            instance: None,
+            state: Vec::new(),
+        }
+    }
+
+    /// Runs `f` on an instance within the call's time budget. State written by a
+    /// call that fails is dropped with the instance.
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&Bindings, &mut Store<State>) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
         let mut instance = match self.instance.take() {
             Some(i) => i,
             None => self.module.instantiate()?,
         };
         let timeout = self.module.manifest.call_timeout;
         instance.store.set_epoch_deadline(ticks(timeout));
-        let input: Vec<_> = batch.iter().map(bindings::to_wit).collect();
-        let result = instance
-            .bindings
-            .weft_integration_handler()
-            .call_process(&mut instance.store, &input);
-        match result {
-            Ok(outcomes) => {
-                // Only an instance that returned normally is kept: after a trap its
-                // state cannot be trusted (wasmtime refuses to enter it again).
+        instance.store.data_mut().state.clear();
+        let Instance { store, bindings } = &mut instance;
+        match f(bindings, store) {
+            Ok(v) => {
+                self.state = instance.store.data_mut().state.take();
                 self.instance = Some(instance);
-                Ok(outcomes.into_iter().map(outcome).collect())
+                Ok(v)
             }
             Err(e) => Err(classify(e, timeout)),
         }
     }
+}
+
+struct ModuleHandler {
+    caller: Caller,
+}
+
+impl Handler for ModuleHandler {
+    fn process(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
+        let input: Vec<_> = batch.iter().map(bindings::to_wit).collect();
+        let n = batch.len();
+        self.caller.call(|b, store| match b {
+            Bindings::Processor(p) => Ok(p
+                .weft_integration_handler()
+                .call_process(store, &input)?
+                .into_iter()
+                .map(outcome)
+                .collect()),
+            Bindings::Egress(e) => {
+                let results = e.weft_integration_sink().call_deliver(store, &input)?;
+                Ok(delivered(results, n))
+            }
+            Bindings::Ingress(_) => Err(wasmtime::format_err!(
+                "an ingress connector receives no events"
+            )),
+        })
+    }
 
     fn version(&self) -> &str {
-        &self.module.version
+        &self.caller.module.version
+    }
+
+    fn take_state(&mut self) -> StateChanges {
+        std::mem::take(&mut self.caller.state)
+    }
+}
+
+/// An egress batch's results: one per event, or one standing for the whole batch.
+fn delivered(results: Vec<Result<(), Failure>>, n: usize) -> Vec<Outcome> {
+    let one = |r: Result<(), Failure>| match r {
+        Ok(()) => Outcome::Emit(Vec::new()),
+        Err(Failure::Retry(reason)) => Outcome::Retry(reason),
+        Err(Failure::Reject(reason)) => Outcome::Reject(reason),
+    };
+    match <[_; 1]>::try_from(results) {
+        Ok([only]) => vec![one(only); n],
+        Err(results) => results.into_iter().map(one).collect(),
+    }
+}
+
+/// The triggers of one ingress connector instance. Each call returns what to
+/// publish and the state changes to commit with it.
+pub struct Source {
+    caller: Caller,
+}
+
+impl Source {
+    pub fn module(&self) -> &Arc<Module> {
+        &self.caller.module
+    }
+
+    /// The timer trigger.
+    pub fn poll(&mut self) -> Result<(Result<Batch, TriggerFailure>, StateChanges), CallError> {
+        let r = self.caller.call(|b, store| match b {
+            Bindings::Ingress(i) => i.weft_integration_source().call_poll(store),
+            _ => Err(wasmtime::format_err!("not an ingress connector")),
+        })?;
+        Ok((batch(r), std::mem::take(&mut self.caller.state)))
+    }
+
+    /// The folder trigger.
+    pub fn file(
+        &mut self,
+        name: &str,
+        contents: &[u8],
+    ) -> Result<(Result<Batch, TriggerFailure>, StateChanges), CallError> {
+        let r = self.caller.call(|b, store| match b {
+            Bindings::Ingress(i) => i.weft_integration_source().call_file(store, name, contents),
+            _ => Err(wasmtime::format_err!("not an ingress connector")),
+        })?;
+        Ok((batch(r), std::mem::take(&mut self.caller.state)))
+    }
+
+    /// The webhook trigger.
+    pub fn webhook(&mut self, req: HookRequest) -> Result<(HookReply, StateChanges), CallError> {
+        let req = wit_source::Request {
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            body: req.body,
+        };
+        let reply = self.caller.call(|b, store| match b {
+            Bindings::Ingress(i) => i.weft_integration_source().call_webhook(store, &req),
+            _ => Err(wasmtime::format_err!("not an ingress connector")),
+        })?;
+        Ok((
+            HookReply {
+                status: reply.response.status,
+                headers: reply.response.headers,
+                body: reply.response.body,
+                events: reply.events.into_iter().map(bindings::from_wit).collect(),
+            },
+            std::mem::take(&mut self.caller.state),
+        ))
+    }
+}
+
+fn batch(r: Result<wit_source::Batch, Failure>) -> Result<Batch, TriggerFailure> {
+    match r {
+        Ok(b) => Ok(Batch {
+            events: b.events.into_iter().map(bindings::from_wit).collect(),
+            more: b.more,
+        }),
+        Err(Failure::Retry(reason)) => Err(TriggerFailure::Retry(reason)),
+        Err(Failure::Reject(reason)) => Err(TriggerFailure::Reject(reason)),
     }
 }
 

@@ -200,13 +200,14 @@ impl Store {
         }
     }
 
-    /// Commits one worker's batch: inputs removed, outputs stored, failures recorded.
-    pub async fn complete(&self, completion: Completion) -> Result<(), Error> {
-        self.inner
-            .writer
-            .call(Op::Complete(completion))
-            .await
-            .map(|_| ())
+    /// Commits one worker's batch: inputs removed, outputs stored, failures
+    /// recorded, state changed. For each output, `true` if stored, `false` if its
+    /// dedup key was seen within the window.
+    pub async fn complete(&self, completion: Completion) -> Result<Vec<bool>, Error> {
+        match self.inner.writer.call(Op::Complete(completion)).await? {
+            Reply::Appended(stored) => Ok(stored),
+            _ => Err(Error::Engine("writer answered out of turn".into())),
+        }
     }
 
     /// One value of `owner`'s state, as last committed.

@@ -41,7 +41,6 @@ impl Op {
 pub(crate) enum Reply {
     Queue(QueueId),
     Appended(Vec<bool>),
-    Done,
 }
 
 type ReplyTx = oneshot::Sender<Result<Reply, Error>>;
@@ -417,8 +416,9 @@ fn apply(
                     }
                 }
             }
+            let mut stored = Vec::with_capacity(c.outputs.len());
             for event in &c.outputs {
-                append(w, state, event, now, deltas)?;
+                stored.push(append(w, state, event, now, deltas)?);
             }
             for seq in &c.resolved {
                 w.delete(Table::Errors, &keys::queued(c.queue, *seq))?;
@@ -440,7 +440,7 @@ fn apply(
                     None => w.delete(Table::State, &key)?,
                 }
             }
-            Ok(Reply::Done)
+            Ok(Reply::Appended(stored))
         }
     }
 }
