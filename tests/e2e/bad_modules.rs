@@ -58,7 +58,8 @@ async fn bad_modules_are_refused_with_file_and_reason_while_the_others_run() {
     assert!(reason("text.wasm").contains("not WebAssembly"));
     assert!(reason("core.wasm").contains("core WebAssembly module, not a component"));
     assert!(reason("truncated.wasm").contains("not a valid component"));
-    assert!(reason("no-world.wasm").contains("not a weft processor"));
+    assert!(reason("no-world.wasm").contains("is not a weft module"));
+    assert!(reason("no-world.wasm").contains("weft:integration/source@0.1.0"));
     assert!(reason("no-manifest.wasm").contains("has no manifest"));
     assert!(reason("unknown-field.wasm").contains("unknown field `publsh`"));
     assert!(reason("bad-topic.wasm").contains("empty level"));

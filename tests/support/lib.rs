@@ -89,6 +89,8 @@ pub struct Host {
     pub http: reqwest::Client,
     /// The store engine, when a test runs on a named one (`redb`, `sled`).
     engine: Option<String>,
+    /// Environment variables of the process (e.g. the secrets its config names).
+    envs: Vec<(String, String)>,
 }
 
 impl Host {
@@ -112,6 +114,7 @@ impl Host {
                 .build()
                 .unwrap(),
             engine: None,
+            envs: Vec::new(),
         }
     }
 
@@ -123,6 +126,12 @@ impl Host {
     pub fn module(&self, name: &str, wasm: &Path, manifest: &str) -> &Self {
         std::fs::copy(wasm, self.modules().join(format!("{name}.wasm"))).unwrap();
         std::fs::write(self.modules().join(format!("{name}.toml")), manifest).unwrap();
+        self
+    }
+
+    /// Sets an environment variable of the host process.
+    pub fn env(&mut self, name: &str, value: &str) -> &mut Self {
+        self.envs.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -149,6 +158,7 @@ impl Host {
             .arg("--cache")
             .arg(target_dir().join("weft-test-cache"))
             .env("RUST_LOG", "info")
+            .envs(self.envs.clone())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         let config = self.dir.path().join("weft.toml");
@@ -344,6 +354,7 @@ impl Host {
             child: None,
             http,
             engine: None,
+            envs: Vec::new(),
         }
     }
 }
@@ -364,4 +375,27 @@ macro_rules! both_engines {
             }
         }
     };
+}
+
+/// Serves `router` on a fresh loopback port until the test ends; the address.
+/// The connector tests' outside world: REST sources, sinks, redirectors.
+pub async fn serve(router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}
+
+/// Waits until `check` holds, polling; false if it did not within `within`.
+pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
 }

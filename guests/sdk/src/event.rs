@@ -16,6 +16,57 @@ use crate::{Event, Failure};
 pub const APPLICATION_JSON: &str = "application/json";
 
 impl Event {
+    /// A new event of CloudEvents `type_` for `topic`, with no data and every
+    /// other attribute empty, for a connector to fill in with the `with_*` helpers.
+    ///
+    /// The host gives an empty `id` a fresh UUID and an empty `source`
+    /// `/weft/modules/NAME`. An ingress connector should set the id the outside
+    /// world has for the event ([`Event::with_id`]), so a repeat is dropped.
+    pub fn new(type_: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            id: String::new(),
+            source: String::new(),
+            type_: type_.into(),
+            subject: None,
+            time: None,
+            datacontenttype: None,
+            dataschema: None,
+            extensions: Vec::new(),
+            topic: topic.into(),
+            data: Vec::new(),
+        }
+    }
+
+    /// Sets the id, unique per `source`.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// Sets the source, a URI-reference naming where the event came from.
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = source.into();
+        self
+    }
+
+    /// Sets the subject: what in the source the event is about.
+    pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// Sets the time, an RFC 3339 timestamp.
+    pub fn with_time(mut self, time: impl Into<String>) -> Self {
+        self.time = Some(time.into());
+        self
+    }
+
+    /// Sets the data's media type.
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.datacontenttype = Some(content_type.into());
+        self
+    }
+
     /// Parses the data as JSON into `T`.
     ///
     /// Data that does not parse, or does not have the shape of `T`, is a property

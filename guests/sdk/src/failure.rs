@@ -2,6 +2,10 @@
 //!
 //! The choice between the two is the one decision a processor makes about an
 //! error, so each constructor says when to use it.
+//!
+//! `Display` and `std::error::Error` come from wit-bindgen, which derives them for
+//! every type used as a function's error (`poll: func() -> result<batch, failure>`);
+//! its `Display` is the `Debug` form, so use [`Failure::reason`] for the text.
 
 use crate::Failure;
 
@@ -29,14 +33,3 @@ impl Failure {
         }
     }
 }
-
-impl core::fmt::Display for Failure {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Retry(reason) => write!(f, "retry: {reason}"),
-            Self::Reject(reason) => write!(f, "reject: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for Failure {}

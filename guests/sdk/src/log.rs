@@ -3,8 +3,21 @@
 //! A guest has no stdout worth reading (the host links WASI with nothing behind
 //! it), so this is the way to say something. Each call crosses into the host:
 //! log per event at `debug` or `trace`, which the host can filter out cheaply.
+//!
+//! Built for another target than wasm32 (a guest's unit tests, run natively), the
+//! lines go to stderr instead, so code that logs can be tested off the host.
 
-use crate::bindings::weft::integration::log::{Level, log};
+use crate::bindings::weft::integration::log::Level;
+
+#[cfg(target_arch = "wasm32")]
+fn log(level: Level, message: &str) {
+    crate::bindings::weft::integration::log::log(level, message);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn log(level: Level, message: &str) {
+    eprintln!("{level:?}: {message}");
+}
 
 /// Logs at trace level.
 pub fn trace(message: &str) {

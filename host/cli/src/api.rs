@@ -12,16 +12,20 @@
 //! | `GET /v1/subscriptions/{name}/events?max=N` | pull: the oldest events of a configured subscription |
 //! | `POST /v1/subscriptions/{name}/ack?upto=SEQ` | acknowledge (remove) them, up to and including `SEQ` |
 //! | `GET /healthz`, `GET /readyz` | alive; ready (store open, modules loaded) |
+//!
+//! Every `/v1/*` route wants `Authorization: Bearer TOKEN` when the host config has
+//! tokens; what each token may do is in [`crate::auth`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::auth::Access;
 use crate::subscriptions;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +40,8 @@ use weft_core::{Full, Hub, Pattern, PublishError, Topic, cloudevents};
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModuleInfo {
     pub name: String,
+    /// `processor`, `ingress` or `egress`.
+    pub kind: &'static str,
     pub version: String,
     pub subscribe: Vec<String>,
     pub publish: Vec<String>,
@@ -53,6 +59,8 @@ pub struct AppState {
     pub subscriptions: Arc<crate::subscriptions::Registry>,
     /// Tells the host to stop (the store failed).
     pub fatal: tokio::sync::mpsc::Sender<String>,
+    /// The API's tokens and grants (`auth`); empty: open, on loopback only.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 pub fn router(state: AppState, max_body: usize) -> Router {
@@ -78,6 +86,12 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        // Last, so that it wraps every route above: bearer tokens on `/v1/*`; the
+        // guard lets other paths (probes, webhooks) through.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::auth::guard,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -88,6 +102,7 @@ pub(crate) fn problem(status: StatusCode, message: impl Into<String>) -> Respons
 
 async fn ingest(
     State(app): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(topic): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -101,10 +116,20 @@ async fn ingest(
             );
         }
     };
+    if let Err(refused) = access.check_publish(topic.as_str()) {
+        return refused.into_response();
+    }
     let events = match cloudevents::decode(&headers, &body, &topic, &app.limits) {
         Ok(e) => e,
         Err(e) => return problem(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    // Every event of a batch, whatever its topic: one refused, nothing stored.
+    if let Some(refused) = events
+        .iter()
+        .find_map(|e| access.check_publish(&e.topic).err())
+    {
+        return refused.into_response();
+    }
     match app.hub.publish(events).await {
         Ok(accepted) => (
             StatusCode::ACCEPTED,
@@ -154,28 +179,47 @@ fn all() -> String {
     ">".into()
 }
 
-async fn tap(State(app): State<AppState>, Query(q): Query<TapQuery>) -> Response {
+async fn tap(
+    State(app): State<AppState>,
+    Extension(access): Extension<Access>,
+    Query(q): Query<TapQuery>,
+) -> Response {
     let pattern = match Pattern::parse(&q.pattern) {
         Ok(p) => p,
         Err(e) => return problem(StatusCode::BAD_REQUEST, format!("bad tap pattern: {e}")),
     };
-    Sse::new(tap_stream(app.hub.tap(), pattern))
+    if let Err(refused) = access.check_tap(&pattern) {
+        return refused.into_response();
+    }
+    Sse::new(tap_stream(app.hub.tap(), TapFilter { pattern, access }))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
+/// What a tap shows: topics matching its pattern that the caller's grants show.
+struct TapFilter {
+    pattern: Pattern,
+    access: Access,
+}
+
+impl TapFilter {
+    fn shows(&self, topic: &Topic) -> bool {
+        self.pattern.matches(topic) && self.access.sees(topic)
+    }
+}
+
 fn tap_stream(
     rx: tokio::sync::broadcast::Receiver<Arc<weft_core::Event>>,
-    pattern: Pattern,
+    filter: TapFilter,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    futures::stream::unfold((rx, pattern), |(mut rx, pattern)| async move {
+    futures::stream::unfold((rx, filter), |(mut rx, filter)| async move {
         loop {
             match rx.recv().await {
                 Ok(event) => {
                     let Ok(topic) = Topic::parse(&event.topic) else {
                         continue;
                     };
-                    if !pattern.matches(&topic) {
+                    if !filter.shows(&topic) {
                         continue;
                     }
                     let data = cloudevents::to_json(&event).to_string();
@@ -183,7 +227,7 @@ fn tap_stream(
                         .event("cloudevent")
                         .id(event.id.clone())
                         .data(data);
-                    return Some((Ok(sse), (rx, pattern)));
+                    return Some((Ok(sse), (rx, filter)));
                 }
                 Err(RecvError::Lagged(n)) => {
                     // A tap is a live view: a viewer too slow to keep up is told
@@ -191,7 +235,7 @@ fn tap_stream(
                     let sse = SseEvent::default()
                         .event("lagged")
                         .data(json!({ "skipped": n }).to_string());
-                    return Some((Ok(sse), (rx, pattern)));
+                    return Some((Ok(sse), (rx, filter)));
                 }
                 Err(RecvError::Closed) => return None,
             }

@@ -59,6 +59,9 @@ enum Command {
         content_type: String,
         #[arg(long, env = "WEFT_HOST", default_value = "http://127.0.0.1:8080")]
         host: String,
+        /// API token, sent as `Authorization: Bearer TOKEN`.
+        #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Watch events on topics matching PATTERN live, without consuming them.
     Tap {
@@ -69,11 +72,17 @@ enum Command {
         count: Option<usize>,
         #[arg(long, env = "WEFT_HOST", default_value = "http://127.0.0.1:8080")]
         host: String,
+        /// API token, sent as `Authorization: Bearer TOKEN`.
+        #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Show a running host's modules, subscriptions, queue depths and refused files.
     Status {
         #[arg(long, env = "WEFT_HOST", default_value = "http://127.0.0.1:8080")]
         host: String,
+        /// API token, sent as `Authorization: Bearer TOKEN`.
+        #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// Print the raw JSON.
         #[arg(long)]
         json: bool,
@@ -89,6 +98,9 @@ enum Command {
             global = true
         )]
         host: String,
+        /// API token, sent as `Authorization: Bearer TOKEN`.
+        #[arg(long, env = "WEFT_TOKEN", hide_env_values = true, global = true)]
+        token: Option<String>,
     },
     /// Check that FILE.wasm is a valid weft module; show its world and imports.
     Check { file: PathBuf },
@@ -118,6 +130,7 @@ impl Cli {
                 cache,
             } => {
                 let config = HostConfig::load(config.as_deref())?;
+                crate::auth::check_listen(listen, &config.tokens)?;
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| {
@@ -139,6 +152,7 @@ impl Cli {
                 subject,
                 content_type,
                 host,
+                token,
             } => {
                 let data = match data.as_deref() {
                     Some("-") => {
@@ -158,6 +172,7 @@ impl Cli {
                     id,
                     subject,
                     content_type,
+                    token,
                 })
                 .await?;
                 println!("{answer}");
@@ -167,9 +182,16 @@ impl Cli {
                 pattern,
                 count,
                 host,
-            } => client::tap(&host, &pattern, count).await,
-            Command::Status { host, json } => client::status(&host, json).await,
-            Command::Errors { command, host } => crate::errors_cmd::run(command, &host).await,
+                token,
+            } => client::tap(&host, token.as_deref(), &pattern, count).await,
+            Command::Status { host, json, token } => {
+                client::status(&host, token.as_deref(), json).await
+            }
+            Command::Errors {
+                command,
+                host,
+                token,
+            } => crate::errors_cmd::run(command, &host, token.as_deref()).await,
             Command::Check { file } => {
                 tokio::task::spawn_blocking(move || crate::offline::check(&file)).await?
             }

@@ -1,4 +1,5 @@
-//! `weft publish` and `weft tap`: the host's HTTP API from the command line.
+//! `weft publish`, `weft tap` and `weft status`: the host's HTTP API from the command
+//! line. Each sends `--token` (or `WEFT_TOKEN`) as a bearer token.
 
 use anyhow::Context as _;
 use futures::StreamExt;
@@ -16,6 +17,37 @@ pub struct Publish {
     pub id: Option<String>,
     pub subject: Option<String>,
     pub content_type: String,
+    pub token: Option<String>,
+}
+
+/// The request with the caller's token, if any.
+pub fn with_token(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    }
+}
+
+/// What to tell the user when the host refused the token (401, 403); `body` is the
+/// host's answer, `{"error": "..."}`.
+pub fn refusal(
+    status: reqwest::StatusCode,
+    body: &str,
+    token: Option<&str>,
+) -> Option<anyhow::Error> {
+    let reason = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.trim().to_owned());
+    match (status.as_u16(), token) {
+        (401, None) => Some(anyhow::anyhow!(
+            "the host wants a token: pass --token or set WEFT_TOKEN ({status}: {reason})"
+        )),
+        (401 | 403, _) => Some(anyhow::anyhow!(
+            "the host refused the token: {reason} ({status})"
+        )),
+        _ => None,
+    }
 }
 
 /// Publishes one event in binary mode; returns the host's answer.
@@ -23,8 +55,7 @@ pub async fn publish(p: Publish) -> anyhow::Result<String> {
     let id = p.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let url = format!("{}/v1/events/{}", p.host.trim_end_matches('/'), p.topic);
     let enc = |v: &str| utf8_percent_encode(v, HEADER_VALUE).to_string();
-    let mut req = reqwest::Client::new()
-        .post(&url)
+    let mut req = with_token(reqwest::Client::new().post(&url), p.token.as_deref())
         .header("ce-specversion", "1.0")
         .header("ce-id", enc(&id))
         .header("ce-source", enc(&p.source))
@@ -42,6 +73,8 @@ pub async fn publish(p: Publish) -> anyhow::Result<String> {
     let body = resp.text().await.unwrap_or_default();
     if status.is_success() {
         Ok(body)
+    } else if let Some(e) = refusal(status, &body, p.token.as_deref()) {
+        Err(e)
     } else {
         anyhow::bail!("weft refused the event ({status}): {body}")
     }
@@ -49,20 +82,25 @@ pub async fn publish(p: Publish) -> anyhow::Result<String> {
 
 /// Prints every event accepted on topics matching `pattern`, one JSON line each,
 /// until `count` events were shown (if given) or the host goes away.
-pub async fn tap(host: &str, pattern: &str, count: Option<usize>) -> anyhow::Result<()> {
+pub async fn tap(
+    host: &str,
+    token: Option<&str>,
+    pattern: &str,
+    count: Option<usize>,
+) -> anyhow::Result<()> {
     let url = format!("{}/v1/tap", host.trim_end_matches('/'));
-    let resp = reqwest::Client::new()
-        .get(&url)
+    let resp = with_token(reqwest::Client::new().get(&url), token)
         .query(&[("pattern", pattern)])
         .send()
         .await
         .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?;
     if !resp.status().is_success() {
         let status = resp.status();
-        anyhow::bail!(
-            "weft refused the tap ({status}): {}",
-            resp.text().await.unwrap_or_default()
-        );
+        let body = resp.text().await.unwrap_or_default();
+        if let Some(e) = refusal(status, &body, token) {
+            return Err(e);
+        }
+        anyhow::bail!("weft refused the tap ({status}): {body}");
     }
     let mut stream = resp.bytes_stream();
     let mut buf = Vec::new();
@@ -98,13 +136,22 @@ pub async fn tap(host: &str, pattern: &str, count: Option<usize>) -> anyhow::Res
 }
 
 /// `weft status`: one line per module and subscription, then refused files.
-pub async fn status(host: &str, raw: bool) -> anyhow::Result<()> {
+pub async fn status(host: &str, token: Option<&str>, raw: bool) -> anyhow::Result<()> {
     let url = format!("{}/v1/status", host.trim_end_matches('/'));
-    let v: serde_json::Value = reqwest::get(&url)
+    let resp = with_token(reqwest::Client::new().get(&url), token)
+        .send()
         .await
-        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?
-        .json()
-        .await?;
+        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        if let Some(e) = refusal(status, &body, token) {
+            return Err(e);
+        }
+        anyhow::bail!("weft answered {status}: {body}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&body).with_context(|| format!("{url} did not answer JSON"))?;
     if raw {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());

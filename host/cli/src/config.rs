@@ -6,9 +6,14 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use anyhow::Context as _;
 use serde::Deserialize;
 use weft_runtime::Defaults;
+
+use crate::auth::Grant;
+use crate::secrets::{SecretSource, Secrets};
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -40,6 +45,11 @@ pub struct HostConfig {
     /// Most error records one module may hold; at the limit its worker pauses
     /// (events wait in its queue) rather than drop a failure.
     pub max_error_records: usize,
+    /// `[secrets]`, resolved at start; module manifests and tokens refer to them by name.
+    pub secrets: Secrets,
+    /// `[tokens.NAME]`: the API's clients and their grants. None: the API is open,
+    /// on loopback only.
+    pub tokens: Vec<Grant>,
 }
 
 impl Default for HostConfig {
@@ -60,6 +70,8 @@ impl Default for HostConfig {
             max_replays: 3,
             error_retention: Duration::from_secs(7 * 24 * 3600),
             max_error_records: 100_000,
+            secrets: Secrets::default(),
+            tokens: Vec::new(),
         }
     }
 }
@@ -77,6 +89,24 @@ struct File {
     subscriptions: std::collections::BTreeMap<String, SubscriptionFile>,
     #[serde(default)]
     errors: ErrorsFile,
+    #[serde(default)]
+    secrets: BTreeMap<String, SecretSource>,
+    #[serde(default)]
+    tokens: BTreeMap<String, TokenFile>,
+}
+
+/// `[tokens.NAME]`: one API client. The token itself is always a secret's value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    /// `{ secret = "NAME" }`; read as a plain value to explain what else is refused.
+    token: toml::Value,
+    #[serde(default)]
+    publish: Vec<String>,
+    #[serde(default)]
+    tap: Vec<String>,
+    #[serde(default)]
+    admin: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -246,12 +276,76 @@ impl HostConfig {
                 Err(e) => problems.push(format!("subscriptions.{name}.subscribe: {e}")),
             }
         }
+        match Secrets::resolve(&file.secrets, |var| std::env::var(var)) {
+            Ok(secrets) => c.secrets = secrets,
+            Err(p) => problems.extend(p),
+        }
+        c.tokens = tokens(file.tokens, &file.secrets, &c.secrets, &mut problems);
         if problems.is_empty() {
             Ok(c)
         } else {
             anyhow::bail!("{}", problems.join("\n"))
         }
     }
+}
+
+/// The grants of `[tokens]`, each token the value of a secret. A secret that is
+/// declared but could not be resolved was reported already.
+fn tokens(
+    files: BTreeMap<String, TokenFile>,
+    declared: &BTreeMap<String, SecretSource>,
+    secrets: &Secrets,
+    problems: &mut Vec<String>,
+) -> Vec<Grant> {
+    let mut grants: Vec<Grant> = Vec::new();
+    for (name, t) in files {
+        let at = format!("tokens.{name}");
+        if !crate::subscriptions::valid_name(&name) {
+            problems.push(format!(
+                "{at}: a token name is 1 to 64 letters, digits, `-`, `_`"
+            ));
+        }
+        let secret = match t.token.get("secret").and_then(toml::Value::as_str) {
+            Some(s) if t.token.as_table().is_some_and(|table| table.len() == 1) => s.to_owned(),
+            _ => {
+                problems.push(format!(
+                    "{at}.token must be {{ secret = \"NAME\" }}, naming an entry of [secrets]: token values are never written in the config"
+                ));
+                continue;
+            }
+        };
+        let mut patterns = |field: &str, list: &[String]| match weft_core::Patterns::parse(list) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(format!("{at}.{field}: {e}"));
+                weft_core::Patterns::default()
+            }
+        };
+        let publish = patterns("publish", &t.publish);
+        let tap = patterns("tap", &t.tap);
+        if t.publish.is_empty() && t.tap.is_empty() && !t.admin {
+            problems.push(format!(
+                "{at} grants nothing: give `publish`, `tap` or `admin = true`"
+            ));
+        }
+        let Some(value) = secrets.get(&secret) else {
+            if !declared.contains_key(&secret) {
+                problems.push(format!(
+                    "{at}.token: no secret `{secret}`; declare it under [secrets], e.g. {secret} = {{ env = \"{secret}\" }}"
+                ));
+            }
+            continue;
+        };
+        let grant = Grant::new(name.clone(), value, publish, tap, t.admin);
+        if let Some(other) = grants.iter().find(|g| g.same_token(&grant)) {
+            problems.push(format!(
+                "{at} and tokens.{} have the same token value: give each client its own",
+                other.name
+            ));
+        }
+        grants.push(grant);
+    }
+    grants
 }
 
 fn dur(value: &Option<String>, field: &str, into: &mut Duration, problems: &mut Vec<String>) {
@@ -331,5 +425,110 @@ max_queue_bytes = "1MiB"
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `engin`"), "{err}");
+    }
+
+    fn secret_file(dir: &tempfile::TempDir, name: &str, value: &str) -> String {
+        let path = dir.path().join(name);
+        std::fs::write(&path, value).unwrap();
+        format!("{:?}", path.display().to_string())
+    }
+
+    #[test]
+    fn tokens_take_their_values_from_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = HostConfig::parse(&format!(
+            r#"
+[secrets]
+CI = {{ file = {} }}
+OPS = {{ file = {} }}
+[tokens.ci]
+token = {{ secret = "CI" }}
+publish = ["orders/>"]
+tap = ["orders/*"]
+[tokens.ops]
+token = {{ secret = "OPS" }}
+admin = true
+"#,
+            secret_file(&dir, "ci", "ci-token\n"),
+            secret_file(&dir, "ops", "ops-token"),
+        ))
+        .unwrap();
+        assert_eq!(c.secrets.get("CI"), Some("ci-token"));
+        let names: Vec<_> = c.tokens.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["ci", "ops"]);
+        let auth = crate::auth::Auth::new(c.tokens.clone());
+        let ci = auth.authenticate("ci-token").unwrap();
+        assert_eq!(ci.publish.iter().next().unwrap().as_str(), "orders/>");
+        assert!(!ci.admin);
+        assert!(auth.authenticate("ops-token").unwrap().admin);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("ci-token") && !shown.contains("ops-token"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn every_token_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = HostConfig::parse(&format!(
+            r#"
+[secrets]
+SAME = {{ file = {} }}
+[tokens.inline]
+token = "abc"
+publish = [">"]
+[tokens.undeclared]
+token = {{ secret = "NOPE" }}
+publish = [">"]
+[tokens.empty]
+token = {{ secret = "SAME" }}
+[tokens.bad]
+token = {{ secret = "SAME" }}
+publish = ["orders//x"]
+[tokens.twin]
+token = {{ secret = "SAME" }}
+tap = [">"]
+[tokens."a b"]
+token = {{ secret = "SAME" }}
+admin = true
+"#,
+            secret_file(&dir, "same", "same"),
+        ))
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "tokens.inline.token must be { secret = \"NAME\" }",
+            "tokens.undeclared.token: no secret `NOPE`",
+            "tokens.empty grants nothing",
+            "tokens.bad.publish: topic `orders//x` has an empty level",
+            "have the same token value",
+            "tokens.a b: a token name is",
+        ] {
+            assert!(err.contains(needle), "{needle} missing in: {err}");
+        }
+        let err = HostConfig::parse("[tokens.x]\ntoken = { secret = \"A\" }\npublsh = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `publsh`"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_secret_and_its_source() {
+        let err = HostConfig::parse(
+            "[secrets]\nGH = { env = \"WEFT_TEST_SURELY_UNSET_VARIABLE\" }\nF = { file = \"/nonexistent/weft\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "secrets.GH: environment variable `WEFT_TEST_SURELY_UNSET_VARIABLE` is not set"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("secrets.F: cannot read the file /nonexistent/weft"),
+            "{err}"
+        );
     }
 }

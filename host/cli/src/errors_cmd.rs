@@ -85,9 +85,18 @@ impl Select {
     }
 }
 
-pub async fn run(cmd: ErrorsCommand, host: &str) -> anyhow::Result<()> {
+pub async fn run(cmd: ErrorsCommand, host: &str, token: Option<&str>) -> anyhow::Result<()> {
     let base = host.trim_end_matches('/');
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+            .context("the token cannot be sent in an HTTP header")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?;
     match cmd {
         ErrorsCommand::List { select, status } => {
             let mut query: Vec<(String, String)> = select
@@ -103,7 +112,7 @@ pub async fn run(cmd: ErrorsCommand, host: &str) -> anyhow::Result<()> {
                 })
                 .collect();
             query.push(("status".into(), status));
-            let v = send(http.get(format!("{base}/v1/errors")).query(&query)).await?;
+            let v = send(token, http.get(format!("{base}/v1/errors")).query(&query)).await?;
             print_table(
                 v["errors"]
                     .as_array()
@@ -112,7 +121,7 @@ pub async fn run(cmd: ErrorsCommand, host: &str) -> anyhow::Result<()> {
             );
         }
         ErrorsCommand::Show { module, seq } => {
-            let v = send(http.get(format!("{base}/v1/errors/{module}/{seq}"))).await?;
+            let v = send(token, http.get(format!("{base}/v1/errors/{module}/{seq}"))).await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         ErrorsCommand::Replay {
@@ -139,7 +148,11 @@ pub async fn run(cmd: ErrorsCommand, host: &str) -> anyhow::Result<()> {
                 attrs.insert(k.into(), v.into());
             }
             body.insert("set".into(), attrs.into());
-            let v = send(http.post(format!("{base}/v1/errors/replay")).json(&body)).await?;
+            let v = send(
+                token,
+                http.post(format!("{base}/v1/errors/replay")).json(&body),
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         ErrorsCommand::Purge { select, all, yes } => {
@@ -159,7 +172,7 @@ pub async fn run(cmd: ErrorsCommand, host: &str) -> anyhow::Result<()> {
                     })
                     .collect();
                 q.push(("status".into(), "any".into()));
-                let found = send(http.get(format!("{base}/v1/errors")).query(&q)).await?;
+                let found = send(token, http.get(format!("{base}/v1/errors")).query(&q)).await?;
                 let n = found["errors"].as_array().map(Vec::len).unwrap_or(0);
                 if !std::io::stdin().is_terminal() {
                     anyhow::bail!("this would purge {n} records for good: run it again with --yes");
@@ -173,20 +186,28 @@ pub async fn run(cmd: ErrorsCommand, host: &str) -> anyhow::Result<()> {
                 }
             }
             body.insert("confirm".into(), true.into());
-            let v = send(http.post(format!("{base}/v1/errors/purge")).json(&body)).await?;
+            let v = send(
+                token,
+                http.post(format!("{base}/v1/errors/purge")).json(&body),
+            )
+            .await?;
             println!("purged {}", v["purged"]);
         }
     }
     Ok(())
 }
 
-async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+async fn send(token: Option<&str>, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
     let resp = req
         .send()
         .await
         .context("cannot reach weft: is `weft run` running there?")?;
     let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(json!({}));
+    let text = resp.text().await.unwrap_or_default();
+    if let Some(e) = crate::client::refusal(status, &text, token) {
+        return Err(e);
+    }
+    let body: Value = serde_json::from_str(&text).unwrap_or(json!({}));
     if status.is_success() {
         Ok(body)
     } else {

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use weft_core::{Hub, Subscription, Worker, cloudevents};
-use weft_runtime::Runtime;
+use weft_runtime::{Kind, Runtime};
 use weft_store::{Store, StoreConfig};
 
 use crate::api::{self, AppState, ModuleInfo};
@@ -56,7 +56,8 @@ pub async fn run(
             .cache
             .clone()
             .unwrap_or_else(|| paths.data.join("cache")),
-    )?;
+    )?
+    .with_state(Arc::new(store.clone()));
     // An operator drops modules into this folder; have it ready.
     std::fs::create_dir_all(&paths.modules).with_context(|| {
         format!(
@@ -65,7 +66,14 @@ pub async fn run(
         )
     })?;
     let modules_dir = paths.modules.clone();
-    let defaults = config.modules.clone();
+    let mut defaults = config.modules.clone();
+    defaults.secrets = weft_runtime::Secrets::new(
+        config
+            .secrets
+            .names()
+            .filter_map(|n| Some((n.to_owned(), config.secrets.get(n)?.to_owned())))
+            .collect(),
+    );
     let rt = runtime.clone();
     let (loaded, refused) =
         tokio::task::spawn_blocking(move || weft_runtime::load_dir(&rt, &modules_dir, &defaults))
@@ -82,8 +90,24 @@ pub async fn run(
     // store those outputs for nobody.
     let mut ready_workers = Vec::new();
     let mut infos = Vec::new();
+    let mut connectors = Vec::new();
     for module in &loaded {
         let m = &module.manifest;
+        infos.push(ModuleInfo {
+            name: module.name.clone(),
+            kind: kind_name(module.kind),
+            version: module.version.clone(),
+            subscribe: patterns(m.subscribe.iter()),
+            publish: patterns(m.publish.iter()),
+        });
+        if module.kind == Kind::Ingress {
+            tracing::info!(module = %module.name, version = %&module.version[..12], triggers = ?m.ingress, "connector loaded");
+            connectors.push(crate::connectors::Connector::new(
+                module.clone(),
+                hub.clone(),
+            ));
+            continue;
+        }
         let sub = Subscription {
             name: module.name.clone(),
             subscribe: m.subscribe.clone(),
@@ -96,13 +120,7 @@ pub async fn run(
         };
         let handlers = (0..m.workers).map(|_| module.handler()).collect();
         ready_workers.push(Worker::new(hub.clone(), sub, handlers).await?);
-        tracing::info!(module = %module.name, version = %&module.version[..12], subscribe = ?patterns(m.subscribe.iter()), "module loaded");
-        infos.push(ModuleInfo {
-            name: module.name.clone(),
-            version: module.version.clone(),
-            subscribe: patterns(m.subscribe.iter()),
-            publish: patterns(m.publish.iter()),
-        });
+        tracing::info!(module = %module.name, kind = kind_name(module.kind), version = %&module.version[..12], subscribe = ?patterns(m.subscribe.iter()), "module loaded");
     }
 
     // 4. Durable subscriptions for outside consumers (pull API).
@@ -133,12 +151,36 @@ pub async fn run(
     for worker in ready_workers {
         workers.spawn(worker.run(stopped.clone()));
     }
+    // Ingress triggers start with the workers, for the same reason.
+    let mut hooks = std::collections::HashMap::new();
+    for conn in &connectors {
+        let Some(t) = conn.module.manifest.ingress.clone() else {
+            continue;
+        };
+        if let Some(every) = t.interval {
+            workers.spawn(crate::connectors::run_timer(
+                conn.clone(),
+                every,
+                stopped.clone(),
+            ));
+        }
+        if let Some(dir) = t.watch {
+            workers.spawn(crate::connectors::run_watch(
+                conn.clone(),
+                dir,
+                stopped.clone(),
+            ));
+        }
+        if t.route {
+            hooks.insert(conn.name().to_owned(), conn.clone());
+        }
+    }
 
     // 5. Intake. A failed store commit seen by ingest stops the host, as one
     // seen by a worker does: nothing more can be acknowledged safely.
     let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<String>(1);
     let state = AppState {
-        fatal: fatal_tx,
+        fatal: fatal_tx.clone(),
         hub: hub.clone(),
         limits: cloudevents::Limits {
             max_events: config.max_batch_events,
@@ -146,6 +188,7 @@ pub async fn run(
         ready: ready.clone(),
         modules: Arc::new(infos),
         max_replays: config.max_replays,
+        auth: Arc::new(crate::auth::Auth::new(config.tokens.clone())),
         subscriptions: Arc::new(registry),
         refused: Arc::new(
             refused
@@ -154,7 +197,11 @@ pub async fn run(
                 .collect(),
         ),
     };
-    let app = api::router(state, config.max_body);
+    let app = api::router(state, config.max_body).merge(crate::hooks::router(
+        hooks,
+        config.max_body,
+        fatal_tx,
+    ));
     let addr = listener.local_addr()?;
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, modules = loaded.len(), refused = refused.len(), "weft is ready");
@@ -204,6 +251,14 @@ pub async fn run(
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Processor => "processor",
+        Kind::Ingress => "ingress",
+        Kind::Egress => "egress",
     }
 }
 

@@ -3,13 +3,18 @@
 //! shutdown signal as arguments so tests can start a host in-process.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod connectors;
 pub mod errors_cmd;
+pub mod hooks;
 pub mod host;
 pub mod offline;
 pub mod repair_api;
+pub mod scaffold;
+pub mod secrets;
 pub mod subscriptions;
 
 pub use host::{Paths, run};

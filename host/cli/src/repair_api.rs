@@ -4,9 +4,12 @@
 //! original topic), `reason` (contained text), `since` / `until` (RFC 3339, last
 //! failure), `status` (`failed`, `replayed`). Replay and purge refuse an empty
 //! selection unless `all` is true, and purge asks for `"confirm": true`.
+//!
+//! With tokens, every route here needs an admin token, and a replay onto topics
+//! (`"to": "topic"`) also needs `publish` grants for the topics it publishes to.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -17,6 +20,7 @@ use weft_core::failure::Status;
 use weft_core::repair::{self, Edit, ReplayTo, Selection};
 
 use crate::api::{AppState, problem};
+use crate::auth::Access;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -140,7 +144,11 @@ pub async fn show(
     }
 }
 
-pub async fn replay(State(app): State<AppState>, Json(body): Json<SelectionParams>) -> Response {
+pub async fn replay(
+    State(app): State<AppState>,
+    Extension(access): Extension<Access>,
+    Json(body): Json<SelectionParams>,
+) -> Response {
     if body.is_empty() && !body.all {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -187,11 +195,56 @@ pub async fn replay(State(app): State<AppState>, Json(body): Json<SelectionParam
         data,
         set: body.set.into_iter().collect(),
     };
+    if to == ReplayTo::Topic && matches!(access, Access::Token(_)) {
+        return replay_granted(&app, &access, &sel, &edit).await;
+    }
     match repair::replay(&app.hub, &sel, to, &edit, app.max_replays).await {
         Ok(report) => Json(report).into_response(),
         Err(repair::RepairError::BadEdit(e)) => problem(StatusCode::BAD_REQUEST, e),
         Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
+}
+
+/// A replay onto topics by a token: it publishes, so every record's target topic
+/// needs a `publish` grant. All are checked first (one refused, nothing replayed),
+/// then exactly the checked records are replayed, one by one, so a record that fails
+/// meanwhile is not replayed unchecked.
+async fn replay_granted(app: &AppState, access: &Access, sel: &Selection, edit: &Edit) -> Response {
+    let sel = Selection {
+        status: Some(Status::Failed),
+        ..sel.clone()
+    };
+    let found = match repair::find(app.hub.store(), &sel, 100_000) {
+        Ok(f) => f,
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let new_topic = edit.set.iter().find(|(k, _)| k == "topic").map(|(_, v)| v);
+    if let Some(Err(e)) = new_topic.map(|t| weft_core::Topic::parse(t)) {
+        return problem(StatusCode::BAD_REQUEST, format!("the edit is invalid: {e}"));
+    }
+    for f in &found {
+        let topic = new_topic.unwrap_or(&f.record.topic);
+        if let Err(refused) = access.check_publish(topic) {
+            return refused.into_response();
+        }
+    }
+    let mut report = repair::ReplayReport::default();
+    for f in found {
+        let one = Selection {
+            module: Some(f.module),
+            seq: Some(f.seq),
+            ..sel.clone()
+        };
+        match repair::replay(&app.hub, &one, ReplayTo::Topic, edit, app.max_replays).await {
+            Ok(r) => {
+                report.replayed.extend(r.replayed);
+                report.refused.extend(r.refused);
+            }
+            Err(repair::RepairError::BadEdit(e)) => return problem(StatusCode::BAD_REQUEST, e),
+            Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        }
+    }
+    Json(report).into_response()
 }
 
 pub async fn purge(State(app): State<AppState>, Json(body): Json<SelectionParams>) -> Response {

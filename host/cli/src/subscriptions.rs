@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +29,7 @@ use weft_core::{Patterns, Quota, cloudevents};
 use weft_store::{Completion, QueueId, Store};
 
 use crate::api::{AppState, hundred, problem};
+use crate::auth::Access;
 
 /// The queue of subscription `name`; apart from module queues by a prefix.
 pub fn subscription_queue(name: &str) -> String {
@@ -103,7 +104,7 @@ impl Registry {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -213,9 +214,16 @@ pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Re
     Json(json!({ "deleted": name, "dropped": dropped })).into_response()
 }
 
-fn queue_of(app: &AppState, name: &str) -> Result<QueueId, Box<Response>> {
+/// The queue of subscription `name`, if `access` may read it: admins, and tokens
+/// whose tap grants cover the subscription's patterns (see `auth`).
+fn queue_of(app: &AppState, access: &Access, name: &str) -> Result<QueueId, Box<Response>> {
     let queue = subscription_queue(name);
-    let routed = app.hub.routes().iter().any(|r| r.name == queue);
+    let routes = app.hub.routes();
+    let route = routes.iter().find(|r| r.name == queue);
+    access
+        .check_read(name, route.map(|r| &r.patterns))
+        .map_err(|f| Box::new(f.into_response()))?;
+    let routed = route.is_some();
     match app.hub.store().queue_id(&queue) {
         Some(q) if routed => Ok(q),
         _ => Err(Box::new(problem(
@@ -235,10 +243,11 @@ pub struct PullQuery {
 
 pub async fn pull(
     State(app): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(name): Path<String>,
     Query(q): Query<PullQuery>,
 ) -> Response {
-    let queue = match queue_of(&app, &name) {
+    let queue = match queue_of(&app, &access, &name) {
         Ok(q) => q,
         Err(r) => return *r,
     };
@@ -268,10 +277,11 @@ pub struct AckQuery {
 
 pub async fn ack(
     State(app): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(name): Path<String>,
     Query(q): Query<AckQuery>,
 ) -> Response {
-    let queue = match queue_of(&app, &name) {
+    let queue = match queue_of(&app, &access, &name) {
         Ok(q) => q,
         Err(r) => return *r,
     };
@@ -310,10 +320,11 @@ async fn ack_upto(store: &Store, queue: QueueId, upto: u64) -> Result<usize, wef
 /// up to N and resumes after it.
 pub async fn stream(
     State(app): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let queue = match queue_of(&app, &name) {
+    let queue = match queue_of(&app, &access, &name) {
         Ok(q) => q,
         Err(r) => return *r,
     };

@@ -1,0 +1,162 @@
+//! `/hooks/NAME[/...]`: webhooks into ingress connectors with `route = true`.
+//!
+//! These routes sit outside the API's bearer tokens on purpose: webhook senders
+//! (GitHub, Stripe, ...) authenticate with a signature over the body, which the
+//! connector checks (see the `webhook` example's `secret`). The host gives the
+//! connector the raw request, publishes the events it returns together with its
+//! state changes, and only then sends the connector's answer: a 2xx means the
+//! events are durable. When they cannot be stored the sender gets the host's
+//! 429/507/503 instead, and retries.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use weft_core::{Full, PublishError};
+use weft_runtime::HookRequest;
+
+use crate::api::problem;
+use crate::connectors::{CommitError, Connector};
+
+#[derive(Clone)]
+struct Hooks {
+    connectors: Arc<HashMap<String, Arc<Connector>>>,
+    max_body: usize,
+    fatal: tokio::sync::mpsc::Sender<String>,
+}
+
+/// The webhook routes of `connectors` (those whose manifest says `route = true`).
+pub fn router(
+    connectors: HashMap<String, Arc<Connector>>,
+    max_body: usize,
+    fatal: tokio::sync::mpsc::Sender<String>,
+) -> Router {
+    let hooks = Hooks {
+        connectors: Arc::new(connectors),
+        max_body,
+        fatal,
+    };
+    Router::new()
+        .route("/hooks/{name}", any(hook))
+        .route("/hooks/{name}/{*rest}", any(hook))
+        .with_state(hooks)
+}
+
+async fn hook(
+    State(hooks): State<Hooks>,
+    Path(params): Path<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let name = params.get("name").cloned().unwrap_or_default();
+    let Some(conn) = hooks.connectors.get(&name).cloned() else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no webhook route named `{name}`: no ingress connector of that name has `route = true`"
+            ),
+        );
+    };
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, hooks.max_body).await {
+        Ok(b) => b,
+        Err(_) => {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over the limit of {} bytes", hooks.max_body),
+            );
+        }
+    };
+    let request = HookRequest {
+        method: parts.method.to_string(),
+        path: format!("/{}", params.get("rest").map(String::as_str).unwrap_or("")),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    let (reply, state) = match conn.call(move |s| s.webhook(request)).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(module = %name, error = %e, "webhook call failed");
+            return problem(
+                StatusCode::BAD_GATEWAY,
+                format!("connector `{name}` failed on this request: {e}"),
+            );
+        }
+    };
+    let Ok(status) = StatusCode::from_u16(reply.status) else {
+        return problem(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "connector `{name}` answered with an invalid status {}",
+                reply.status
+            ),
+        );
+    };
+    // A refusal publishes nothing and keeps no state: the guest said no.
+    if status.as_u16() < 400 {
+        match conn.commit(reply.events, state, Vec::new()).await {
+            Ok(_) => {}
+            Err(CommitError::Refused(reason)) => {
+                tracing::error!(module = %name, %reason, "webhook events refused; nothing published");
+                return problem(
+                    StatusCode::BAD_GATEWAY,
+                    format!("connector `{name}` produced events the host refuses: {reason}"),
+                );
+            }
+            Err(CommitError::Publish(PublishError::Full(full))) => {
+                let (code, retry_after) = match full {
+                    Full::Subscription { .. } => (StatusCode::TOO_MANY_REQUESTS, "1"),
+                    Full::Disk { .. } | Full::NoSpace { .. } => {
+                        (StatusCode::INSUFFICIENT_STORAGE, "10")
+                    }
+                };
+                let mut r = problem(code, format!("nothing stored: {full}"));
+                r.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from_static(retry_after),
+                );
+                return r;
+            }
+            Err(CommitError::Publish(PublishError::Store(e))) => {
+                tracing::error!(module = %name, error = %e, "cannot store webhook events");
+                if matches!(e, weft_store::Error::Failed(_)) {
+                    let _ = hooks.fatal.try_send(e.to_string());
+                }
+                return problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("not stored, send again later: {e}"),
+                );
+            }
+        }
+    }
+    let mut response = Response::new(Body::from(reply.body));
+    *response.status_mut() = status;
+    for (k, v) in reply.headers {
+        match (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            (Ok(k), Ok(v)) => {
+                response.headers_mut().append(k, v);
+            }
+            _ => {
+                tracing::warn!(module = %name, header = %k, "connector answered an invalid header; dropped")
+            }
+        }
+    }
+    response.into_response()
+}

@@ -1,0 +1,196 @@
+//! Secrets: values the host config and module manifests refer to by name and never
+//! contain (`token = { secret = "CI_TOKEN" }`).
+//!
+//! The host config's `[secrets]` table says where each one comes from:
+//!
+//! ```toml
+//! [secrets]
+//! CI_TOKEN = { env = "WEFT_CI_TOKEN" }           # an environment variable of the host
+//! GITHUB_TOKEN = { file = "/run/secrets/github" } # a file; one trailing newline is dropped
+//! ```
+//!
+//! All of them are resolved once, at start: a variable that is not set, a file that
+//! cannot be read, or an empty value is a start-up error naming the secret and its
+//! source, never the value. Relative file paths are relative to the working directory,
+//! like the flags' paths. [`Secrets`] never shows a value in `Debug`, so a config can be
+//! logged whole.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Where one secret comes from, as written in `[secrets]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    /// An environment variable of the host process.
+    pub env: Option<String>,
+    /// A file, read whole; one trailing newline (`\n` or `\r\n`) is dropped.
+    pub file: Option<PathBuf>,
+}
+
+/// The resolved secrets, by name. `Debug` shows the names only.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    values: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("names", &self.values.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secrets {
+    /// Resolves every source, reading variables through `env` (the process
+    /// environment in the host; a map in tests). Every problem is returned, one line
+    /// each, naming the secret and its source.
+    pub fn resolve(
+        sources: &BTreeMap<String, SecretSource>,
+        env: impl Fn(&str) -> Result<String, std::env::VarError>,
+    ) -> Result<Self, Vec<String>> {
+        let mut values = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (name, source) in sources {
+            match resolve_one(source, &env) {
+                Ok(v) if v.is_empty() => {
+                    problems.push(format!("secrets.{name}: {} is empty", describe(source)))
+                }
+                Ok(v) => {
+                    values.insert(name.clone(), v);
+                }
+                Err(e) => problems.push(format!("secrets.{name}: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self { values })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The value of secret `name`, if the config defines it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// The names of the secrets, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+}
+
+fn describe(source: &SecretSource) -> String {
+    match (&source.env, &source.file) {
+        (Some(var), _) => format!("environment variable `{var}`"),
+        (None, Some(path)) => format!("file {}", path.display()),
+        (None, None) => "nothing".into(),
+    }
+}
+
+fn resolve_one(
+    source: &SecretSource,
+    env: &impl Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<String, String> {
+    match (&source.env, &source.file) {
+        (Some(var), None) => env(var).map_err(|e| match e {
+            std::env::VarError::NotPresent => {
+                format!("environment variable `{var}` is not set")
+            }
+            std::env::VarError::NotUnicode(_) => {
+                format!("environment variable `{var}` is not valid UTF-8")
+            }
+        }),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the file {}: {e}", path.display()))?;
+            let text = text
+                .strip_suffix("\r\n")
+                .or_else(|| text.strip_suffix('\n'))
+                .unwrap_or(&text);
+            Ok(text.to_owned())
+        }
+        _ => Err("give either `env = \"VARIABLE\"` or `file = \"/path\"`".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn env_of(
+        pairs: &[(&str, &str)],
+    ) -> impl Fn(&str) -> Result<String, std::env::VarError> + use<> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned().ok_or(std::env::VarError::NotPresent)
+    }
+
+    fn sources(text: &str) -> BTreeMap<String, SecretSource> {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_and_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-a-file\n").unwrap();
+        let text = format!(
+            "A = {{ env = \"WEFT_A\" }}\nB = {{ file = {:?} }}\n",
+            file.display().to_string()
+        );
+        let s = Secrets::resolve(&sources(&text), env_of(&[("WEFT_A", "from-env")])).unwrap();
+        assert_eq!(s.get("A"), Some("from-env"));
+        assert_eq!(
+            s.get("B"),
+            Some("from-a-file"),
+            "one trailing newline dropped"
+        );
+        assert_eq!(s.get("C"), None);
+    }
+
+    #[test]
+    fn only_one_trailing_newline_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "two\n\n").unwrap();
+        let text = format!("B = {{ file = {:?} }}\n", file.display().to_string());
+        let s = Secrets::resolve(&sources(&text), env_of(&[])).unwrap();
+        assert_eq!(s.get("B"), Some("two\n"));
+    }
+
+    #[test]
+    fn every_missing_secret_is_named_with_its_source_at_once() {
+        let text = "A = { env = \"WEFT_NOT_SET\" }\nB = { file = \"/nonexistent/weft/token\" }\nC = {}\nD = { env = \"WEFT_EMPTY\" }\n";
+        let err = Secrets::resolve(&sources(text), env_of(&[("WEFT_EMPTY", "")]))
+            .unwrap_err()
+            .join("\n");
+        for needle in [
+            "secrets.A: environment variable `WEFT_NOT_SET` is not set",
+            "secrets.B: cannot read the file /nonexistent/weft/token",
+            "secrets.C: give either",
+            "secrets.D: environment variable `WEFT_EMPTY` is empty",
+        ] {
+            assert!(err.contains(needle), "{needle} missing in: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_value() {
+        let s = Secrets::resolve(
+            &sources("A = { env = \"WEFT_A\" }\n"),
+            env_of(&[("WEFT_A", "hunter2")]),
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(shown.contains("\"A\""), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
