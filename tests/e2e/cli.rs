@@ -26,7 +26,7 @@ fn check_names_the_world_or_the_reason() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("a valid weft processor module"), "{stdout}");
+    assert!(stdout.contains("a valid weft processor"), "{stdout}");
     assert!(
         stdout.contains("weft:integration/handler@0.1.0"),
         "{stdout}"
@@ -146,4 +146,84 @@ async fn publish_and_tap_talk_to_a_running_host() {
     let event: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(event["topic"], "out");
     assert_eq!(event["data"], json!({"hello": 1}));
+}
+
+/// `weft new` gives a plugin author a project that builds and passes `weft check`
+/// as it is, for each world; and it never overwrites a folder.
+#[test]
+fn new_projects_build_and_pass_check_for_every_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = weft_tests::target_dir().join("weft-test-cache");
+    for (kind, name, world) in [
+        ("processor", "my-processor", "processor"),
+        ("ingress", "my-ingress", "ingress connector"),
+        ("egress", "my-egress", "egress connector"),
+    ] {
+        let out = weft(
+            &["new", kind, name, "--dir", dir.path().to_str().unwrap()],
+            &cache,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let project = dir.path().join(name);
+        // Shares the guests' target folder so the dependencies build once per run.
+        let build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", weft_tests::target_dir().join("guests"))
+            .env_remove("RUSTFLAGS")
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let wasm = weft_tests::target_dir()
+            .join("guests/wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        // `weft check` reads the manifest beside the .wasm, as in the modules folder.
+        let deployed = project.join(format!("{name}.wasm"));
+        std::fs::copy(&wasm, &deployed).unwrap();
+        let out = weft(&["check", deployed.to_str().unwrap()], &cache);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{kind}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("a valid weft {world}")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "manifest {}",
+                project.join(format!("{name}.toml")).display()
+            )),
+            "{stdout}"
+        );
+    }
+    let again = weft(
+        &[
+            "new",
+            "processor",
+            "my-processor",
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let bad = weft(&["new", "egress", "Bad Name"], &cache);
+    assert!(!bad.status.success());
 }

@@ -104,6 +104,16 @@ enum Command {
     },
     /// Check that FILE.wasm is a valid weft module; show its world and imports.
     Check { file: PathBuf },
+    /// Start a new module project (Rust, built for wasm32-wasip2) from a template
+    /// that builds and passes `weft check` as it is.
+    New {
+        kind: NewKind,
+        /// The module name (also the crate name): lowercase letters, digits, `-`.
+        name: String,
+        /// Where to create the project folder NAME.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Run FILE.wasm on sample events offline and print what it emits.
     Test {
         file: PathBuf,
@@ -119,9 +129,38 @@ enum Command {
     },
 }
 
+/// The kinds of module `weft new` starts, one per world of the WIT contract.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum NewKind {
+    Processor,
+    Ingress,
+    Egress,
+}
+
 impl Cli {
     pub async fn execute(self) -> anyhow::Result<()> {
         match self.command {
+            Command::New { kind, name, dir } => {
+                let kind = match kind {
+                    NewKind::Processor => crate::scaffold::Kind::Processor,
+                    NewKind::Ingress => crate::scaffold::Kind::Ingress,
+                    NewKind::Egress => crate::scaffold::Kind::Egress,
+                };
+                let project = crate::scaffold::scaffold(kind, &name, &dir)?;
+                println!("created {}", project.display());
+                println!(
+                    "  build:  cd {} && cargo build --release --target wasm32-wasip2",
+                    project.display()
+                );
+                println!(
+                    "  check:  weft check target/wasm32-wasip2/release/{}.wasm",
+                    name.replace('-', "_")
+                );
+                println!(
+                    "  deploy: copy that .wasm as {name}.wasm and {name}.toml into the modules folder"
+                );
+                Ok(())
+            }
             Command::Run {
                 modules,
                 data,

@@ -22,7 +22,7 @@ pub fn check(file: &Path) -> anyhow::Result<()> {
     let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = weft_runtime::inspect(&runtime, &wasm)
         .map_err(|reason| anyhow::anyhow!("{} {reason}", file.display()))?;
-    println!("{}: a valid weft {} module", file.display(), report.world);
+    println!("{}: a valid weft {}", file.display(), report.world);
     println!("  version  sha256:{}", report.version);
     println!("  size     {} bytes", report.size);
     println!("  exports  {}", report.exports.join(", "));
@@ -30,22 +30,42 @@ pub fn check(file: &Path) -> anyhow::Result<()> {
     let manifest = file.with_extension("toml");
     if manifest.exists() {
         let text = std::fs::read_to_string(&manifest)?;
-        let m = Manifest::parse(&text, &Defaults::default()).map_err(|e| {
+        let m = Manifest::parse(&text, &offline_defaults(&text)).map_err(|e| {
             anyhow::anyhow!(
                 "{} is invalid:\n  {}",
                 manifest.display(),
                 e.replace('\n', "\n  ")
             )
         })?;
-        println!(
-            "  manifest {} (subscribe {:?}, publish {:?})",
-            manifest.display(),
-            m.subscribe
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>(),
-            m.publish.iter().map(|p| p.to_string()).collect::<Vec<_>>()
-        );
+        m.check_world(report.world.kind()).map_err(|e| {
+            anyhow::anyhow!(
+                "{} does not fit a {}:\n  {}",
+                manifest.display(),
+                report.world,
+                e.replace('\n', "\n  ")
+            )
+        })?;
+        let list = |p: &weft_core::Patterns| p.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        println!("  manifest {}", manifest.display());
+        if m.subscribe.iter().next().is_some() {
+            println!("    subscribe {:?}", list(&m.subscribe));
+        }
+        if m.publish.iter().next().is_some() {
+            println!("    publish   {:?}", list(&m.publish));
+        }
+        if let Some(t) = &m.ingress {
+            println!("    triggers  {t:?}");
+        }
+        if !m.http.is_none() {
+            println!("    http      {:?}", m.http);
+        }
+        for f in &m.folders {
+            let mode = if f.write { "read-write" } else { "read-only" };
+            println!("    folder    {} -> {} ({mode})", f.guest, f.host.display());
+        }
+        for (k, v) in m.shown_config() {
+            println!("    config    {k} = {v}");
+        }
     } else {
         println!(
             "  manifest none yet: write {} to deploy it",
@@ -53,6 +73,24 @@ pub fn check(file: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Offline there are no host secrets: each secret a manifest names stands in as
+/// `<secret NAME>`, so the manifest checks and nothing real is ever shown.
+fn offline_defaults(manifest: &str) -> Defaults {
+    let config = toml::from_str::<toml::Table>(manifest)
+        .ok()
+        .and_then(|t| t.get("config").and_then(|c| c.as_table()).cloned())
+        .unwrap_or_default();
+    let names: std::collections::BTreeMap<String, String> = config
+        .values()
+        .filter_map(|v| v.as_table()?.get("secret")?.as_str())
+        .map(|name| (name.to_owned(), format!("<secret {name}>")))
+        .collect();
+    Defaults {
+        secrets: weft_runtime::Secrets::new(names),
+        ..Defaults::default()
+    }
 }
 
 /// Runs a module on sample events and prints, per input, what it emitted or why
@@ -75,7 +113,7 @@ pub fn test(
             manifest_path.display()
         )
     })?;
-    let manifest = Manifest::parse(&text, &Defaults::default()).map_err(|e| {
+    let manifest = Manifest::parse(&text, &offline_defaults(&text)).map_err(|e| {
         anyhow::anyhow!(
             "{} is invalid:\n  {}",
             manifest_path.display(),
@@ -88,6 +126,13 @@ pub fn test(
         Module::load(&runtime, &name, &wasm, manifest)
             .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?,
     );
+    if module.kind == weft_runtime::Kind::Ingress {
+        anyhow::bail!(
+            "{} is an ingress connector: `weft test` feeds events to processors and egress \
+             connectors; run an ingress connector in a host (its triggers need the host)",
+            file.display()
+        );
+    }
     let default_topic = topic.map(Topic::parse).transpose()?;
     let reader = std::io::BufReader::new(
         std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?,
@@ -125,4 +170,25 @@ pub fn test(
         println!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    /// `weft check` runs without the host's secrets: a manifest naming one still
+    /// checks, and shows the name, not a value.
+    #[test]
+    fn offline_secrets_stand_in_by_name() {
+        let text = "subscribe = [\"a\"]\n[config]\nsecret = { secret = \"HOOK\" }   # a comment\nplain = 1\n";
+        let d = super::offline_defaults(text);
+        let m = weft_runtime::Manifest::parse(text, &d).unwrap();
+        assert_eq!(
+            m.shown_config(),
+            [
+                ("plain".to_owned(), "1".to_owned()),
+                ("secret".to_owned(), "<secret HOOK>".to_owned())
+            ]
+        );
+    }
 }
