@@ -83,8 +83,16 @@ impl Hub {
             patterns,
             queue,
             quota,
+            parked: None,
         });
         Ok(queue)
+    }
+
+    /// Marks subscription `name` as having no consumer for now (its module was
+    /// removed) or a consumer again; see [`crate::route::Route::parked`]. Returns
+    /// the gap counted while it was parked.
+    pub fn park(&self, name: &str, parked: bool) -> Option<Arc<crate::route::Gap>> {
+        self.inner.routes.park(name, parked)
     }
 
     /// Stops routing to subscription `name`; its queue keeps what it holds.
@@ -96,7 +104,7 @@ impl Hub {
     /// with nothing stored, when a subscription or the disk has no room.
     pub async fn publish(&self, events: Vec<Event>) -> Result<Vec<Accepted>, PublishError> {
         quota::check_disk(&self.inner.store, &self.inner.disk)?;
-        let staged: Vec<NewEvent> = events
+        let mut staged: Vec<NewEvent> = events
             .iter()
             .map(|e| NewEvent {
                 dedup: Some(e.dedup_key()),
@@ -104,7 +112,7 @@ impl Hub {
                 queues: self.queues_for(&e.topic),
             })
             .collect();
-        self.check_room(&staged)?;
+        self.check_room(&mut staged)?;
         let woken: Vec<QueueId> = staged.iter().flat_map(|s| s.queues.clone()).collect();
         let stored = self.inner.store.append(staged).await?;
         self.wake(&woken);
@@ -134,7 +142,7 @@ impl Hub {
         state: Vec<weft_store::StateChange>,
     ) -> Result<Vec<Accepted>, PublishError> {
         quota::check_disk(&self.inner.store, &self.inner.disk)?;
-        let staged: Vec<NewEvent> = events
+        let mut staged: Vec<NewEvent> = events
             .iter()
             .map(|e| NewEvent {
                 dedup: Some(e.dedup_key()),
@@ -142,7 +150,7 @@ impl Hub {
                 queues: self.queues_for(&e.topic),
             })
             .collect();
-        self.check_room(&staged)?;
+        self.check_room(&mut staged)?;
         let woken: Vec<QueueId> = staged.iter().flat_map(|s| s.queues.clone()).collect();
         let stored = self
             .inner
@@ -171,7 +179,8 @@ impl Hub {
     }
 
     /// Whether `events` fit in the quotas of the queues they go to.
-    pub fn check_room(&self, events: &[NewEvent]) -> Result<(), Full> {
+    /// (A parked subscription that is full is taken out of `events`' queues.)
+    pub fn check_room(&self, events: &mut [NewEvent]) -> Result<(), Full> {
         quota::check(&self.inner.store, &self.inner.routes.snapshot(), events)
     }
 

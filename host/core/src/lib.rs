@@ -28,4 +28,7 @@ pub use hub::{Accepted, Hub, PublishError};
 pub use quota::{DiskQuota, Full, Quota};
 pub use retry::RetryPolicy;
 pub use topic::{Pattern, Patterns, Topic, TopicError};
-pub use worker::{Subscription, Worker, stamp_ingress, stamp_outputs};
+pub use worker::{
+    Control, PROBATION_EVENTS, ROLLBACK_AFTER, Report, Subscription, Worker, short, stamp_ingress,
+    stamp_outputs,
+};

@@ -72,17 +72,20 @@ pub enum Full {
     NoSpace { free: u64, reserve: u64 },
 }
 
-/// Checks that `events` fit in every queue they go to.
-pub fn check(store: &Store, routes: &[Route], events: &[NewEvent]) -> Result<(), Full> {
+/// Checks that `events` fit in every queue they go to. A full parked route (its
+/// module is absent) does not refuse: it is taken out of the events' queues and
+/// the gap is counted, so an absent consumer never blocks producers.
+pub fn check(store: &Store, routes: &[Route], events: &mut [NewEvent]) -> Result<(), Full> {
     let mut adds: HashMap<QueueId, (u64, u64)> = HashMap::new();
-    for e in events {
+    for e in events.iter() {
         for q in &e.queues {
             let a = adds.entry(*q).or_default();
             a.0 += 1;
             a.1 += e.payload.len() as u64;
         }
     }
-    for (queue, (events, bytes)) in adds {
+    let mut skipped = Vec::new();
+    for (queue, (n, bytes)) in adds {
         let Some(route) = routes.iter().find(|r| r.queue == queue) else {
             continue;
         };
@@ -91,21 +94,40 @@ pub fn check(store: &Store, routes: &[Route], events: &[NewEvent]) -> Result<(),
             None => format!("module `{}`", route.name),
         };
         let (have_events, have_bytes) = (store.depth(queue), store.queued_bytes(queue));
-        if have_events + events > route.quota.max_events {
-            return Err(Full::Subscription {
+        let full = if have_events + n > route.quota.max_events {
+            Some(Full::Subscription {
                 subscription: who(),
                 have: have_events,
                 limit: route.quota.max_events,
                 unit: "events",
-            });
-        }
-        if have_bytes + bytes > route.quota.max_bytes {
-            return Err(Full::Subscription {
+            })
+        } else if have_bytes + bytes > route.quota.max_bytes {
+            Some(Full::Subscription {
                 subscription: who(),
                 have: have_bytes,
                 limit: route.quota.max_bytes,
                 unit: "bytes",
-            });
+            })
+        } else {
+            None
+        };
+        match (full, &route.parked) {
+            (None, _) => {}
+            (Some(_), Some(gap)) => skipped.push((queue, gap.clone())),
+            (Some(full), None) => return Err(full),
+        }
+    }
+    if !skipped.is_empty() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        for e in events.iter_mut() {
+            for (queue, gap) in &skipped {
+                if e.queues.contains(queue) {
+                    e.queues.retain(|q| q != queue);
+                    gap.record(now);
+                }
+            }
         }
     }
     Ok(())

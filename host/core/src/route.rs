@@ -4,6 +4,7 @@
 //! a scan over a few patterns each costs less than maintaining a trie. Replace it
 //! when a host routes to thousands of subscriptions.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use weft_store::QueueId;
@@ -17,6 +18,29 @@ pub struct Route {
     pub patterns: Patterns,
     pub queue: QueueId,
     pub quota: Quota,
+    /// Set while the subscription's module is absent (removed, not yet back):
+    /// when its quota is full it stops collecting instead of refusing publishers,
+    /// and counts what it missed here.
+    pub parked: Option<Arc<Gap>>,
+}
+
+/// What a parked subscription did not collect because it was full.
+#[derive(Debug, Default)]
+pub struct Gap {
+    pub events: AtomicU64,
+    /// Unix milliseconds of the first and the last event missed (0: none yet).
+    pub first_ms: AtomicU64,
+    pub last_ms: AtomicU64,
+}
+
+impl Gap {
+    pub fn record(&self, now_ms: u64) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .first_ms
+            .compare_exchange(0, now_ms, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_ms.store(now_ms, Ordering::Relaxed);
+    }
 }
 
 /// The routing table, replaced whole when subscriptions change so that publishers
@@ -48,6 +72,29 @@ impl Routes {
         }
     }
 
+    /// Parks or unparks the route named `name` (see [`Route::parked`]); the gap
+    /// counted while parked is returned on unparking.
+    pub fn park(&self, name: &str, parked: bool) -> Option<Arc<Gap>> {
+        let mut gap = None;
+        if let Ok(mut t) = self.table.write() {
+            let next: Vec<Route> = t
+                .iter()
+                .cloned()
+                .map(|mut r| {
+                    if r.name == name {
+                        gap = r.parked.take();
+                        if parked {
+                            r.parked = Some(gap.clone().unwrap_or_default());
+                        }
+                    }
+                    r
+                })
+                .collect();
+            *t = Arc::new(next);
+        }
+        gap
+    }
+
     pub fn remove(&self, name: &str) {
         if let Ok(mut t) = self.table.write() {
             *t = Arc::new(t.iter().filter(|r| r.name != name).cloned().collect());
@@ -68,6 +115,7 @@ mod tests {
             patterns: Patterns::parse(p).unwrap(),
             queue: q,
             quota: Quota::default(),
+            parked: None,
         };
         routes.upsert(r("all", &["orders/>"], 1));
         routes.upsert(r("eu", &["orders/eu/*", "billing/eu"], 2));

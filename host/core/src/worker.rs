@@ -8,6 +8,16 @@
 //! trap, a timeout) says nothing about which event caused it, so the batch is run
 //! again one event at a time and only the culprit is retried and, in the end,
 //! rejected.
+//!
+//! Hot swap: a [`Control::Swap`] takes effect between batches, so the batch in
+//! flight finishes on the version it started on and the queue keeps its position.
+//! A swapped-in version is on probation for its first [`PROBATION_EVENTS`] events,
+//! with the previous version kept at hand: when it fails a call on an event (a
+//! trap, a timeout) that the previous version then handles, that event's result
+//! comes from the previous version and counts a strike. [`ROLLBACK_AFTER`] strikes
+//! on distinct events in a row roll it back for good. An event that fails on both
+//! versions is a poison event, not a bad version: it takes the usual retry path and
+//! counts no strike, however often it is retried.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,6 +38,50 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 
 /// How long a worker waits when its outputs do not fit downstream.
 const FULL_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Events a swapped-in version must handle before its predecessor is let go.
+pub const PROBATION_EVENTS: u64 = 100;
+/// Failed calls on distinct events in a row that roll a version back.
+pub const ROLLBACK_AFTER: usize = 3;
+
+/// What the host tells a running worker.
+pub enum Control {
+    /// Serve with these handlers (a new version) from the next batch on.
+    Swap {
+        sub: Subscription,
+        handlers: Vec<Box<dyn Handler>>,
+        /// Keep the current handlers as the fallback while the new ones prove
+        /// themselves (off when the current version is itself broken or the same).
+        probation: bool,
+    },
+    /// Finish the batch in flight and stop.
+    Stop,
+}
+
+/// What a worker tells the host.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// Version `from` failed on `strikes` distinct events in a row that `to`, the
+    /// previous one, handled: `to` serves again.
+    RolledBack {
+        module: String,
+        from: String,
+        to: String,
+        reason: String,
+    },
+    /// Version `version` served its probation.
+    Proven { module: String, version: String },
+}
+
+/// The previous version, kept while a new one is on probation.
+struct Probation {
+    sub: Subscription,
+    handlers: Vec<Option<Box<dyn Handler>>>,
+    /// Distinct events the new version failed on since its last success.
+    strikes: Vec<u64>,
+    handled: u64,
+    last_failure: String,
+}
 
 /// What a worker needs to know about its module.
 #[derive(Debug, Clone)]
@@ -60,6 +114,10 @@ pub struct Worker {
     attempts: HashMap<u64, Attempts>,
     /// After a failed call, events up to this sequence number go one at a time.
     single_until: Option<u64>,
+    control: tokio::sync::mpsc::UnboundedReceiver<Control>,
+    control_tx: tokio::sync::mpsc::UnboundedSender<Control>,
+    reports: Option<tokio::sync::mpsc::UnboundedSender<Report>>,
+    probation: Option<Probation>,
 }
 
 impl Worker {
@@ -72,6 +130,7 @@ impl Worker {
         let queue = hub
             .subscribe(&sub.name, sub.subscribe.clone(), sub.quota)
             .await?;
+        let (control_tx, control) = tokio::sync::mpsc::unbounded_channel();
         Ok(Self {
             hub,
             sub,
@@ -79,7 +138,110 @@ impl Worker {
             handlers: handlers.into_iter().map(Some).collect(),
             attempts: HashMap::new(),
             single_until: None,
+            control,
+            control_tx,
+            reports: None,
+            probation: None,
         })
+    }
+
+    /// Where the host sends swaps and stops to this worker.
+    pub fn controller(&self) -> tokio::sync::mpsc::UnboundedSender<Control> {
+        self.control_tx.clone()
+    }
+
+    /// Where this worker tells of rollbacks and proven versions.
+    pub fn report_to(&mut self, reports: tokio::sync::mpsc::UnboundedSender<Report>) {
+        self.reports = Some(reports);
+    }
+
+    /// Applies a control message; `false` when told to stop.
+    fn apply(&mut self, control: Control) -> bool {
+        match control {
+            Control::Stop => false,
+            Control::Swap {
+                sub,
+                handlers,
+                probation,
+            } => {
+                let old = std::mem::replace(
+                    &mut self.handlers,
+                    handlers.into_iter().map(Some).collect(),
+                );
+                let old_sub = std::mem::replace(&mut self.sub, sub);
+                self.probation = probation.then(|| Probation {
+                    sub: old_sub,
+                    handlers: old,
+                    strikes: Vec::new(),
+                    handled: 0,
+                    last_failure: String::new(),
+                });
+                self.single_until = None;
+                true
+            }
+        }
+    }
+
+    fn version(&self) -> String {
+        self.handlers
+            .iter()
+            .flatten()
+            .next()
+            .map(|h| h.version().to_owned())
+            .unwrap_or_default()
+    }
+
+    fn report(&self, report: Report) {
+        if let Some(r) = &self.reports {
+            let _ = r.send(report);
+        }
+    }
+
+    /// Counts what the version on probation did with one event: `Some(seq)` it
+    /// failed on (and the previous version handled), `None` it handled.
+    fn judge(&mut self, failed_on: Option<u64>) {
+        let Some(p) = &mut self.probation else {
+            return;
+        };
+        match failed_on {
+            None => {
+                p.strikes.clear();
+                p.handled += 1;
+                if p.handled >= PROBATION_EVENTS {
+                    self.probation = None;
+                    let version = self.version();
+                    self.report(Report::Proven {
+                        module: self.sub.name.clone(),
+                        version,
+                    });
+                }
+            }
+            Some(seq) => {
+                if !p.strikes.contains(&seq) {
+                    p.strikes.push(seq);
+                }
+                if p.strikes.len() >= ROLLBACK_AFTER {
+                    let from = self.version();
+                    let p = self.probation.take();
+                    if let Some(p) = p {
+                        self.handlers = p.handlers;
+                        self.sub = p.sub;
+                        let to = self.version();
+                        let reason = format!(
+                            "failed on {ROLLBACK_AFTER} distinct events in a row that the previous version handled; last: {}",
+                            p.last_failure
+                        );
+                        tracing::error!(module = %self.sub.name, from = %short(&from), to = %short(&to), %reason, "new version rolled back");
+                        self.report(Report::RolledBack {
+                            module: self.sub.name.clone(),
+                            from,
+                            to,
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
     }
 
     /// Runs until `shutdown` turns true, finishing the batch in flight first.
@@ -90,12 +252,21 @@ impl Worker {
             if *shutdown.borrow() {
                 return Ok(());
             }
+            while let Ok(c) = self.control.try_recv() {
+                if !self.apply(c) {
+                    return Ok(());
+                }
+            }
             let size = self.batch_size();
             let batch = self.hub.store().peek(self.queue, size)?;
             if batch.is_empty() {
                 tokio::select! {
                     _ = waker.notified() => {}
                     _ = shutdown.changed() => {}
+                    c = self.control.recv() => match c {
+                        Some(c) => if !self.apply(c) { return Ok(()) },
+                        None => return Ok(()),
+                    },
                     _ = tokio::time::sleep(IDLE_POLL) => {}
                 }
                 continue;
@@ -104,6 +275,10 @@ impl Worker {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => {}
+                    c = self.control.recv() => match c {
+                        Some(c) => if !self.apply(c) { return Ok(()) },
+                        None => return Ok(()),
+                    },
                 }
             }
         }
@@ -202,7 +377,7 @@ impl Worker {
                 }
             }
         }
-        if let Err(full) = self.hub.check_room(&completion.outputs) {
+        if let Err(full) = self.hub.check_room(&mut completion.outputs) {
             // Downstream has no room: commit nothing and try the batch again later,
             // so the backlog stays here, in order, and ingest meets the quota.
             tracing::debug!(module = %self.sub.name, reason = %full, "outputs wait for room");
@@ -305,6 +480,9 @@ impl Worker {
             };
             match result {
                 Ok(o) => {
+                    for _ in 0..o.len() {
+                        self.judge(None);
+                    }
                     for (i, outcome) in indices.iter().zip(o) {
                         outcomes[*i] = Some(outcome);
                     }
@@ -312,7 +490,16 @@ impl Worker {
                 Err(e) => {
                     tracing::warn!(module = %self.sub.name, error = %e, batch = indices.len(), "call failed");
                     if let [only] = indices.as_slice() {
-                        outcomes[*only] = Some(Outcome::Retry(e.to_string()));
+                        let seq = deliveries[*only].seq;
+                        let fallback = self.on_previous(lane, &events[*only], &e).await?;
+                        outcomes[*only] = Some(match fallback {
+                            Some((outcome, previous_state)) => {
+                                state.extend(previous_state);
+                                self.judge(Some(seq));
+                                outcome
+                            }
+                            None => Outcome::Retry(e.to_string()),
+                        });
                     } else {
                         // Which event caused it is unknown: run them again one by one.
                         self.single_until = deliveries.last().map(|d| d.seq);
@@ -321,6 +508,40 @@ impl Worker {
             }
         }
         Ok((outcomes, state))
+    }
+
+    /// During probation: runs one event the new version failed on with the
+    /// previous version. Its outcome if it handled it; `None` if there is no
+    /// previous version or it failed too (a poison event, not a bad version).
+    async fn on_previous(
+        &mut self,
+        lane: usize,
+        event: &Event,
+        error: &CallError,
+    ) -> anyhow::Result<Option<(Outcome, Vec<(String, Option<Vec<u8>>)>)>> {
+        let Some(p) = &mut self.probation else {
+            return Ok(None);
+        };
+        let lane = lane.min(p.handlers.len().saturating_sub(1));
+        let Some(mut handler) = p.handlers.get_mut(lane).and_then(Option::take) else {
+            return Ok(None);
+        };
+        let batch = vec![event.clone()];
+        let (mut handler, result) = tokio::task::spawn_blocking(move || {
+            let result = handler.process(&batch);
+            (handler, result)
+        })
+        .await?;
+        let state = handler.take_state();
+        p.handlers[lane] = Some(handler);
+        match result {
+            Ok(mut o) if o.len() == 1 => {
+                p.last_failure = error.to_string();
+                tracing::warn!(module = %self.sub.name, id = %event.id, error = %error, "new version failed on an event the previous version handled");
+                Ok(o.pop().map(|o| (o, state)))
+            }
+            _ => Ok(None),
+        }
     }
 
     fn outputs(&self, input: &Event, outputs: Vec<Event>) -> Result<Vec<Event>, String> {
@@ -393,6 +614,11 @@ impl Worker {
         }
         .encode()
     }
+}
+
+/// The first 12 hex digits of a version hash, as logs show it.
+pub fn short(version: &str) -> &str {
+    version.get(..12).unwrap_or(version)
 }
 
 /// Checks and stamps a module's outputs for one input: valid topics the manifest
