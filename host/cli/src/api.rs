@@ -36,24 +36,13 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use weft_core::{Full, Hub, Pattern, PublishError, Topic, cloudevents};
 
-/// What the API shows about the modules.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ModuleInfo {
-    pub name: String,
-    /// `processor`, `ingress` or `egress`.
-    pub kind: &'static str,
-    pub version: String,
-    pub subscribe: Vec<String>,
-    pub publish: Vec<String>,
-}
-
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Hub,
     pub limits: cloudevents::Limits,
     pub ready: Arc<AtomicBool>,
-    pub modules: Arc<Vec<ModuleInfo>>,
-    pub refused: Arc<Vec<(String, String)>>,
+    /// Modules, their versions and history, refused files: kept by the supervisor.
+    pub board: crate::supervisor::Board,
     /// How often one event may be replayed from an error queue.
     pub max_replays: u32,
     pub subscriptions: Arc<crate::subscriptions::Registry>,
@@ -264,13 +253,12 @@ async fn status(State(app): State<AppState>) -> Response {
         base
     };
     let modules: Vec<_> = app
-        .modules
-        .iter()
+        .board
+        .modules()
+        .into_iter()
         .map(|m| {
-            merge(
-                json!({ "name": m.name, "version": m.version, "subscribe": m.subscribe, "publish": m.publish }),
-                queue(&m.name),
-            )
+            let q = queue(&m.name);
+            merge(serde_json::to_value(m).unwrap_or_default(), q)
         })
         .collect();
     let subscriptions: Vec<_> = store
@@ -282,11 +270,7 @@ async fn status(State(app): State<AppState>) -> Response {
         })
         .map(|name| merge(json!({ "name": name }), queue(&subscription_queue(&name))))
         .collect();
-    let refused: Vec<_> = app
-        .refused
-        .iter()
-        .map(|(file, reason)| json!({ "file": file, "reason": reason }))
-        .collect();
+    let refused = app.board.refused();
     Json(json!({
         "engine": store.engine_name(),
         "disk_usage_bytes": store.disk_usage(),

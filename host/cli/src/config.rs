@@ -45,6 +45,9 @@ pub struct HostConfig {
     /// Most error records one module may hold; at the limit its worker pauses
     /// (events wait in its queue) rather than drop a failure.
     pub max_error_records: usize,
+    /// How long a removed module's subscription keeps collecting, so that putting
+    /// the module back resumes with nothing missed.
+    pub keep_removed: Duration,
     /// `[secrets]`, resolved at start; module manifests and tokens refer to them by name.
     pub secrets: Secrets,
     /// `[tokens.NAME]`: the API's clients and their grants. None: the API is open,
@@ -70,6 +73,7 @@ impl Default for HostConfig {
             max_replays: 3,
             error_retention: Duration::from_secs(7 * 24 * 3600),
             max_error_records: 100_000,
+            keep_removed: Duration::from_secs(3600),
             secrets: Secrets::default(),
             tokens: Vec::new(),
         }
@@ -154,6 +158,7 @@ struct ModulesFile {
     batch_max: Option<usize>,
     max_queue_events: Option<u64>,
     max_queue_bytes: Option<String>,
+    keep_removed: Option<String>,
 }
 
 impl HostConfig {
@@ -207,6 +212,12 @@ impl HostConfig {
             &mut problems,
         );
         c.modules.batch_max = file.modules.batch_max.unwrap_or(c.modules.batch_max);
+        dur(
+            &file.modules.keep_removed,
+            "modules.keep_removed",
+            &mut c.keep_removed,
+            &mut problems,
+        );
         c.max_replays = file.errors.max_replays.unwrap_or(c.max_replays);
         dur(
             &file.errors.retention,

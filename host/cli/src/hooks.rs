@@ -9,7 +9,7 @@
 //! 429/507/503 instead, and retries.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -25,19 +25,20 @@ use crate::connectors::{CommitError, Connector};
 
 #[derive(Clone)]
 struct Hooks {
-    connectors: Arc<HashMap<String, Arc<Connector>>>,
+    /// Swapped by the supervisor as connectors come, go and change version.
+    connectors: Arc<RwLock<HashMap<String, Arc<Connector>>>>,
     max_body: usize,
     fatal: tokio::sync::mpsc::Sender<String>,
 }
 
 /// The webhook routes of `connectors` (those whose manifest says `route = true`).
 pub fn router(
-    connectors: HashMap<String, Arc<Connector>>,
+    connectors: Arc<RwLock<HashMap<String, Arc<Connector>>>>,
     max_body: usize,
     fatal: tokio::sync::mpsc::Sender<String>,
 ) -> Router {
     let hooks = Hooks {
-        connectors: Arc::new(connectors),
+        connectors,
         max_body,
         fatal,
     };
@@ -53,7 +54,12 @@ async fn hook(
     req: Request,
 ) -> Response {
     let name = params.get("name").cloned().unwrap_or_default();
-    let Some(conn) = hooks.connectors.get(&name).cloned() else {
+    let conn = hooks
+        .connectors
+        .read()
+        .ok()
+        .and_then(|c| c.get(&name).cloned());
+    let Some(conn) = conn else {
         return problem(
             StatusCode::NOT_FOUND,
             format!(

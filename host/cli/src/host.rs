@@ -9,11 +9,12 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use weft_core::{Hub, Subscription, Worker, cloudevents};
-use weft_runtime::{Kind, Runtime};
+use weft_core::{Hub, cloudevents};
+use weft_runtime::Runtime;
 use weft_store::{Store, StoreConfig};
 
-use crate::api::{self, AppState, ModuleInfo};
+use crate::api::{self, AppState};
+use crate::supervisor::{self, Supervisor};
 use crate::config::HostConfig;
 
 /// Where a host keeps and finds things.
@@ -74,54 +75,26 @@ pub async fn run(
             .filter_map(|n| Some((n.to_owned(), config.secrets.get(n)?.to_owned())))
             .collect(),
     );
-    let rt = runtime.clone();
-    let (loaded, refused) =
-        tokio::task::spawn_blocking(move || weft_runtime::load_dir(&rt, &modules_dir, &defaults))
-            .await?;
-    for r in &refused {
-        tracing::error!(file = %r.file.display(), reason = %r.reason, "module refused");
-    }
-
-    // 3. One worker per module.
-    let (stop, stopped) = watch::channel(false);
-    let mut workers = JoinSet::new();
+    // 3. The modules, as the folder holds them now; the supervisor keeps it so.
     // Workers start only once every route exists (step 4): a worker that commits
     // its backlog's outputs before a downstream subscription is routed would
     // store those outputs for nobody.
-    let mut ready_workers = Vec::new();
-    let mut infos = Vec::new();
-    let mut connectors = Vec::new();
-    for module in &loaded {
-        let m = &module.manifest;
-        infos.push(ModuleInfo {
-            name: module.name.clone(),
-            kind: kind_name(module.kind),
-            version: module.version.clone(),
-            subscribe: patterns(m.subscribe.iter()),
-            publish: patterns(m.publish.iter()),
-        });
-        if module.kind == Kind::Ingress {
-            tracing::info!(module = %module.name, version = %&module.version[..12], triggers = ?m.ingress, "connector loaded");
-            connectors.push(crate::connectors::Connector::new(
-                module.clone(),
-                hub.clone(),
-            ));
-            continue;
-        }
-        let sub = Subscription {
-            name: module.name.clone(),
-            subscribe: m.subscribe.clone(),
-            publish: m.publish.clone(),
-            batch_max: m.batch_max,
-            retry: m.retry,
-            quota: m.quota,
+    let (stop, stopped) = watch::channel(false);
+    let mut supervisor = Supervisor::start(
+        hub.clone(),
+        runtime.clone(),
+        supervisor::Settings {
+            dir: modules_dir,
+            defaults,
             max_errors: config.max_error_records,
-            key: m.key.clone(),
-        };
-        let handlers = (0..m.workers).map(|_| module.handler()).collect();
-        ready_workers.push(Worker::new(hub.clone(), sub, handlers).await?);
-        tracing::info!(module = %module.name, kind = kind_name(module.kind), version = %&module.version[..12], subscribe = ?patterns(m.subscribe.iter()), "module loaded");
-    }
+            keep_removed: config.keep_removed,
+        },
+        stopped.clone(),
+    )
+    .await?;
+    let board = supervisor.board();
+    let hooks = supervisor.hooks();
+    let loaded = supervisor.loaded();
 
     // 4. Durable subscriptions for outside consumers (pull API).
     for (name, patterns, quota) in &config.subscriptions {
@@ -148,33 +121,9 @@ pub async fn run(
         }
     }
 
-    for worker in ready_workers {
-        workers.spawn(worker.run(stopped.clone()));
-    }
-    // Ingress triggers start with the workers, for the same reason.
-    let mut hooks = std::collections::HashMap::new();
-    for conn in &connectors {
-        let Some(t) = conn.module.manifest.ingress.clone() else {
-            continue;
-        };
-        if let Some(every) = t.interval {
-            workers.spawn(crate::connectors::run_timer(
-                conn.clone(),
-                every,
-                stopped.clone(),
-            ));
-        }
-        if let Some(dir) = t.watch {
-            workers.spawn(crate::connectors::run_watch(
-                conn.clone(),
-                dir,
-                stopped.clone(),
-            ));
-        }
-        if t.route {
-            hooks.insert(conn.name().to_owned(), conn.clone());
-        }
-    }
+    supervisor.launch();
+    let mut workers = JoinSet::new();
+    workers.spawn(supervisor.run());
 
     // 5. Intake. A failed store commit seen by ingest stops the host, as one
     // seen by a worker does: nothing more can be acknowledged safely.
@@ -186,16 +135,10 @@ pub async fn run(
             max_events: config.max_batch_events,
         },
         ready: ready.clone(),
-        modules: Arc::new(infos),
+        board: board.clone(),
         max_replays: config.max_replays,
         auth: Arc::new(crate::auth::Auth::new(config.tokens.clone())),
         subscriptions: Arc::new(registry),
-        refused: Arc::new(
-            refused
-                .iter()
-                .map(|r| (r.file.display().to_string(), r.reason.clone()))
-                .collect(),
-        ),
     };
     let app = api::router(state, config.max_body).merge(crate::hooks::router(
         hooks,
@@ -204,7 +147,7 @@ pub async fn run(
     ));
     let addr = listener.local_addr()?;
     ready.store(true, Ordering::Relaxed);
-    tracing::info!(%addr, modules = loaded.len(), refused = refused.len(), "weft is ready");
+    tracing::info!(%addr, modules = loaded, refused = board.refused().len(), "weft is ready");
 
     // 6. Error records expire after their retention.
     let retention = tokio::spawn(expire_errors(hub.clone(), config.error_retention));
@@ -252,18 +195,6 @@ pub async fn run(
         Some(e) => Err(e),
         None => Ok(()),
     }
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Processor => "processor",
-        Kind::Ingress => "ingress",
-        Kind::Egress => "egress",
-    }
-}
-
-fn patterns<'a>(p: impl Iterator<Item = &'a weft_core::Pattern>) -> Vec<String> {
-    p.map(|p| p.to_string()).collect()
 }
 
 /// Purges error records older than `retention`, every quarter of it (at most a minute).

@@ -16,5 +16,6 @@ pub mod repair_api;
 pub mod scaffold;
 pub mod secrets;
 pub mod subscriptions;
+pub mod supervisor;
 
 pub use host::{Paths, run};

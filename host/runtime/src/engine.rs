@@ -1,5 +1,13 @@
 //! The one wasmtime `Engine` every module shares, its epoch ticker, the linker and
 //! the compile cache.
+//!
+//! The engine is where the limits that are not per store live: the depth of the
+//! wasm stack, and how instances get their memories and tables. By default a
+//! pooling allocator reserves slots for [`RuntimeConfig::pool_instances`] instances
+//! up front, so starting an instance takes a free slot instead of mapping memory;
+//! when the pool is turned off, or the machine refuses its address-space
+//! reservation, instances are allocated on demand (the log says which). Neither
+//! choice changes the compiled code, so the compile cache serves both.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -8,12 +16,80 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use crate::bindings::{Processor, State, StateReader};
+use crate::bindings::{self, Processor, State, StateReader};
 
 /// How often the epoch advances; a call's time budget is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Deepest a guest's wasm stack may grow before the call traps with "call stack
+/// exhausted", so unbounded recursion fails the call instead of the host.
+///
+/// Twice wasmtime's default (512 KiB), for interpreters compiled to wasm
+/// (CPython, SpiderMonkey), whose frames are large. Guest calls run on tokio's
+/// blocking threads, whose stacks are 2 MiB: the other half is left to the host
+/// functions a guest calls and to the frames below the call. Raising it past
+/// ~1.5 MiB would let a deep guest crash the process instead of trapping.
+pub const MAX_WASM_STACK: usize = 1024 * 1024;
+
+/// Default size of the instance pool ([`RuntimeConfig::pool_instances`]).
+pub const POOL_INSTANCES: u32 = 128;
+
+/// Pool slots per instance. Every guest measured (Rust, componentize-py,
+/// componentize-js) has one linear memory, two tables and 3 to 14 core modules;
+/// the pool leaves room for twice the memories and tables. Core instances cost
+/// the pool only a counter, so it counts them generously.
+const POOL_MEMORIES_PER_INSTANCE: u32 = 2;
+const POOL_TABLES_PER_INSTANCE: u32 = 4;
+const POOL_CORE_INSTANCES_PER_INSTANCE: u32 = 32;
+
+/// How the runtime is set up, from the host config (`[modules]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Instances the pooling allocator keeps slots for (`[modules] pool_instances`);
+    /// 0 turns the pool off and allocates each instance on demand.
+    ///
+    /// Each live instance takes a slot: one per worker lane of each processor and
+    /// egress connector, one per ingress connector, plus the one a module starts
+    /// while it is checked at load (and, during a hot swap, the new version's
+    /// beside the old one's). Past the pool, starting an instance fails with
+    /// "maximum concurrent limit of N for component instances reached": the
+    /// call is retried later, and the operator raises this setting.
+    ///
+    /// Each slot reserves address space (not memory) for its linear memories:
+    /// 4 GiB, the largest `[limits] memory` a manifest may ask for, plus a
+    /// 32 MiB guard, twice per instance: about 1 TiB for the default 128 of a
+    /// 64-bit address space of 128 TiB. A machine that refuses the reservation
+    /// (`ulimit -v`) gets on-demand allocation and a warning.
+    pub pool_instances: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            pool_instances: POOL_INSTANCES,
+        }
+    }
+}
+
+/// How the engine allocates instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allocator {
+    /// From a pool with slots for this many instances.
+    Pool { instances: u32 },
+    /// Each instance maps its own memory when it starts.
+    OnDemand,
+}
+
+impl std::fmt::Display for Allocator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Allocator::Pool { instances } => write!(f, "pool of {instances} instances"),
+            Allocator::OnDemand => f.write_str("on demand"),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Runtime {
@@ -22,16 +98,23 @@ pub struct Runtime {
     cache_dir: PathBuf,
     /// Where modules' committed `state` is read; `None` offline (`weft test`).
     pub(crate) state: Option<std::sync::Arc<dyn StateReader>>,
+    allocator: Allocator,
 }
 
 impl Runtime {
-    /// Builds the engine (epoch interruption on) and starts its ticker. The ticker
-    /// holds only a weak reference, so it stops when the last `Runtime` is dropped.
+    /// A runtime with the default [`RuntimeConfig`].
     pub fn new(cache_dir: impl Into<PathBuf>) -> anyhow::Result<Self> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.wasm_component_model(true);
-        let engine = Engine::new(&config)?;
+        Self::with_config(cache_dir, RuntimeConfig::default())
+    }
+
+    /// Builds the engine (epoch interruption on, the stack limit, the instance
+    /// pool) and starts its ticker. The ticker holds only a weak reference, so it
+    /// stops when the last `Runtime` is dropped.
+    pub fn with_config(
+        cache_dir: impl Into<PathBuf>,
+        runtime: RuntimeConfig,
+    ) -> anyhow::Result<Self> {
+        let (engine, allocator) = engine(&runtime)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         // Linked for every module; what a request may reach is the module's
@@ -66,6 +149,7 @@ impl Runtime {
             linker: std::sync::Arc::new(linker),
             cache_dir,
             state: None,
+            allocator,
         })
     }
 
@@ -77,6 +161,21 @@ impl Runtime {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// How this runtime's instances are allocated.
+    pub fn allocator(&self) -> &Allocator {
+        &self.allocator
+    }
+
+    /// A store for one instance, with the limits that wasmtime keeps per store
+    /// (those kept by the store's data are set up by [`State::new`]).
+    pub(crate) fn store(&self, state: State) -> Store<State> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_hostcall_fuel(bindings::MAX_COPY_TO_HOST);
+        store.set_max_component_handles(bindings::MAX_HANDLES);
+        store
     }
 
     /// Compiles a component, or loads it from the compile cache.
@@ -140,4 +239,54 @@ impl Runtime {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// The engine for `runtime`: pooled if asked and possible, else on demand.
+fn engine(runtime: &RuntimeConfig) -> anyhow::Result<(Engine, Allocator)> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    config.max_wasm_stack(MAX_WASM_STACK);
+    if runtime.pool_instances > 0 {
+        let instances = runtime.pool_instances;
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(instances)));
+        match Engine::new(&config) {
+            Ok(engine) => {
+                tracing::info!(
+                    instances,
+                    memories = instances.saturating_mul(POOL_MEMORIES_PER_INSTANCE),
+                    "instance pool reserved"
+                );
+                return Ok((engine, Allocator::Pool { instances }));
+            }
+            Err(e) => tracing::warn!(
+                instances,
+                error = %crate::inspect::root(&e),
+                "cannot reserve the instance pool; allocating instances on demand (lower [modules] pool_instances, or raise `ulimit -v`)"
+            ),
+        }
+        config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    }
+    let engine = Engine::new(&config)?;
+    Ok((engine, Allocator::OnDemand))
+}
+
+/// The pool for `instances` instances. Its per-instance limits are the store's
+/// (crate::bindings), so a module that loads with the pool loads without it.
+fn pool(instances: u32) -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(POOL_CORE_INSTANCES_PER_INSTANCE))
+        .total_memories(instances.saturating_mul(POOL_MEMORIES_PER_INSTANCE))
+        .total_tables(instances.saturating_mul(POOL_TABLES_PER_INSTANCE))
+        .max_core_instances_per_component(bindings::MAX_INSTANCES as u32)
+        .max_memories_per_component(bindings::MAX_MEMORIES as u32)
+        .max_tables_per_component(bindings::MAX_TABLES as u32)
+        .max_memories_per_module(bindings::MAX_MEMORIES as u32)
+        .max_tables_per_module(bindings::MAX_TABLES as u32)
+        .table_elements(bindings::MAX_TABLE_ELEMENTS)
+        // Every slot can hold the largest memory a manifest may ask for; the
+        // store's limiter holds each instance to its own manifest's limit.
+        .max_memory_size(usize::try_from(crate::manifest::MAX_MEMORY).unwrap_or(usize::MAX));
+    pool
 }
