@@ -22,5 +22,6 @@ mod limits;
 mod pipeline;
 mod repair;
 mod subscriptions;
+mod swap;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

@@ -125,7 +125,7 @@ impl Module {
         let kind = world.kind();
         manifest.check_world(kind).map_err(|e| {
             format!(
-                "has a manifest that does not fit a {world}:\n  {}",
+                "has a manifest that does not fit its world ({world}):\n  {}",
                 e.replace('\n', "\n  ")
             )
         })?;
@@ -196,8 +196,7 @@ impl Module {
             self.runtime.state.clone(),
         )
         .map_err(CallError::Other)?;
-        let mut store = Store::new(&self.runtime.engine, state);
-        store.limiter(|s| &mut s.limits);
+        let mut store = self.runtime.store(state);
         store.set_epoch_deadline(ticks(self.manifest.call_timeout));
         let timeout = self.manifest.call_timeout;
         let bindings = match &self.pre {
