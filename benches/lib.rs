@@ -1,5 +1,5 @@
-//! Shared pieces of weft's benchmarks: the 1 KiB order event, rounds and medians,
-//! the `weft` binary and a process's resident memory.
+//! Shared pieces of weft's benchmarks: the 1 KiB order event, rounds, medians and
+//! percentiles, the `weft` binary and a process's resident memory and CPU time.
 //!
 //! Each benchmark is a plain `main` (`harness = false`) that runs [`ROUNDS`] rounds
 //! of every case, its baseline included, and prints the median of the rounds.
@@ -43,6 +43,15 @@ pub fn median(values: &[f64]) -> f64 {
         n if n % 2 == 1 => v[n / 2],
         n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
+}
+
+/// The `p`th percentile of sorted `v` (nearest rank); NaN when empty.
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
 }
 
 /// `1234567.8` as `1,234,568`.
@@ -126,6 +135,32 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     })
 }
 
+/// User + system CPU time of process `pid` so far, in microseconds
+/// (`/proc/PID/stat`, in clock ticks of `getconf CLK_TCK`).
+pub fn cpu_us(pid: u32) -> Option<f64> {
+    static TICK_US: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let tick_us = *TICK_US.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .map_or(10_000.0, |hz| 1e6 / hz)
+    });
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After "(comm) ": state is field 3; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * tick_us)
+}
+
 /// KiB as MiB, one decimal.
 pub fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(|| "?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
@@ -176,5 +211,10 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(thousands(1_234_567.8), "1,234,568");
         assert_eq!(thousands(999.0), "999");
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert!(percentile(&[], 50.0).is_nan());
     }
 }

@@ -11,3 +11,21 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 # strace: the e2e audit proves from the syscalls that every 202 follows an fsync.
 command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
+# Python guests (guests/python/build.sh): componentize-py 0.25.1, from PATH if it is that
+# version, else installed into guests/python/.venv, which needs python3 with venv and
+# ensurepip (Debian splits them off into python3-venv).
+if ! componentize-py --version 2>/dev/null | grep -qx 'componentize-py 0.25.1' \
+    && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  echo "installing python3 and python3-venv (for the Python guests)..." >&2
+  apt-get update -qq && apt-get install -y -qq python3 python3-venv
+fi
+# JavaScript guests (guests/js/build.sh): node and npm; componentize-js 0.23's tools
+# need Node.js 20.19+ or 22.12+ (Debian 12's nodejs is 18: take Node.js from
+# https://nodejs.org or the NodeSource packages). Only a warning: the Rust side and the
+# Python guests work without it; the JS guests' build stops with the same message.
+node_ok=$(node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+  console.log(a > 22 || (a === 22 && b >= 12) || (a === 20 && b >= 19) ? "yes" : "no")' 2>/dev/null || true)
+if [[ "$node_ok" != yes ]] || ! command -v npm >/dev/null 2>&1; then
+  echo "warning: the JavaScript guests need Node.js 20.19+ (or 22.12+) and npm;" \
+    "found node $(node --version 2>/dev/null || echo none), npm $(npm --version 2>/dev/null || echo none)" >&2
+fi

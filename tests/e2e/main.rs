@@ -18,6 +18,8 @@ mod crash;
 mod crash_harness;
 mod delivery;
 mod grants;
+mod hostile;
+mod languages;
 mod limits;
 mod pipeline;
 mod repair;

@@ -65,6 +65,53 @@ pub fn guest(name: &str) -> PathBuf {
     guests().join(format!("{}.wasm", name.replace('-', "_")))
 }
 
+/// A Python guest, `guests/python/NAME/NAME.wasm` (its manifest is `NAME.toml`
+/// beside it). `guests/python/build.sh` runs once per test run; it installs the
+/// pinned componentize-py if missing and skips guests whose sources did not change.
+pub fn python_guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| run_build_script("python"));
+    built_guest("python", name)
+}
+
+/// A JavaScript guest, `guests/js/NAME/NAME.wasm` (its manifest is `NAME.toml`
+/// beside it). `guests/js/build.sh` runs once per test run; it runs `npm ci` for the
+/// pinned componentize-js if needed and skips guests whose sources did not change.
+pub fn js_guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| run_build_script("js"));
+    built_guest("js", name)
+}
+
+/// Runs `guests/LANG/build.sh`; a failure panics with the command and its stderr.
+fn run_build_script(lang: &str) {
+    let script = repo_root().join("guests").join(lang).join("build.sh");
+    let command = format!("bash {}", script.display());
+    let out = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{command}`: {e}"));
+    assert!(
+        out.status.success(),
+        "building the {lang} guests failed: `{command}` exited with {} \
+         (`scripts/setup.sh` installs what it needs); its stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn built_guest(lang: &str, name: &str) -> PathBuf {
+    let path = repo_root().join(format!("guests/{lang}/{name}/{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "guests/{lang}/build.sh built no {}: is there a guests/{lang}/{name}/ with an app file?",
+        path.display()
+    );
+    path
+}
+
 /// The manifest shipped with an example processor.
 pub fn example_manifest(name: &str) -> String {
     std::fs::read_to_string(repo_root().join(format!("guests/processors/{name}/{name}.toml")))
@@ -200,12 +247,22 @@ impl Host {
                 "weft did not become ready:\n{}",
                 self.log()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("weft.log")).unwrap_or_default()
+    }
+
+    /// The host process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The host process's resident memory (`VmRSS`), while it runs.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        rss_bytes(self.pid()?)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -316,6 +373,20 @@ impl Drop for Host {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The resident memory (`VmRSS`) of process `pid`, from `/proc`.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// A manifest for a fixture guest.

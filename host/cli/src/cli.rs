@@ -113,6 +113,9 @@ enum Command {
         /// Where to create the project folder NAME.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The guest language; Python and JavaScript have processor templates.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
     },
     /// Run FILE.wasm on sample events offline and print what it emits.
     Test {
@@ -129,6 +132,14 @@ enum Command {
     },
 }
 
+/// The languages `weft new` has templates for.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
 /// The kinds of module `weft new` starts, one per world of the WIT contract.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum NewKind {
@@ -140,25 +151,44 @@ enum NewKind {
 impl Cli {
     pub async fn execute(self) -> anyhow::Result<()> {
         match self.command {
-            Command::New { kind, name, dir } => {
-                let kind = match kind {
-                    NewKind::Processor => crate::scaffold::Kind::Processor,
-                    NewKind::Ingress => crate::scaffold::Kind::Ingress,
-                    NewKind::Egress => crate::scaffold::Kind::Egress,
+            Command::New {
+                kind,
+                name,
+                dir,
+                lang,
+            } => {
+                use crate::scaffold::Kind;
+                let kind = match (lang, kind) {
+                    (Lang::Rust, NewKind::Processor) => Kind::Processor,
+                    (Lang::Rust, NewKind::Ingress) => Kind::Ingress,
+                    (Lang::Rust, NewKind::Egress) => Kind::Egress,
+                    (Lang::Python, NewKind::Processor) => Kind::PythonProcessor,
+                    (Lang::Js, NewKind::Processor) => Kind::JsProcessor,
+                    (_, _) => anyhow::bail!(
+                        "Python and JavaScript templates exist for processors only; \
+                         start a connector in Rust (--lang rust), or see guests/js/http-post \
+                         for a JavaScript egress connector"
+                    ),
                 };
                 let project = crate::scaffold::scaffold(kind, &name, &dir)?;
                 println!("created {}", project.display());
-                println!(
-                    "  build:  cd {} && cargo build --release --target wasm32-wasip2",
-                    project.display()
-                );
-                println!(
-                    "  check:  weft check target/wasm32-wasip2/release/{}.wasm",
-                    name.replace('-', "_")
-                );
-                println!(
-                    "  deploy: copy that .wasm as {name}.wasm and {name}.toml into the modules folder"
-                );
+                match lang {
+                    Lang::Rust => {
+                        println!(
+                            "  build:  cd {} && cargo build --release --target wasm32-wasip2",
+                            project.display()
+                        );
+                        println!(
+                            "  check:  weft check target/wasm32-wasip2/release/{}.wasm",
+                            name.replace('-', "_")
+                        );
+                    }
+                    Lang::Python | Lang::Js => {
+                        println!("  build:  cd {} && ./build.sh", project.display());
+                        println!("  check:  weft check {name}.wasm");
+                    }
+                }
+                println!("  deploy: copy {name}.wasm and {name}.toml into the modules folder");
                 Ok(())
             }
             Command::Run {

@@ -27,6 +27,8 @@ pub struct HostConfig {
     /// Longest the store waits for more writes before committing.
     pub commit_max_delay: Duration,
     pub modules: Defaults,
+    /// How the runtime is set up (`[modules] pool_instances`).
+    pub runtime: weft_runtime::RuntimeConfig,
     /// Durable subscriptions for consumers that are not modules, by name; they
     /// collect from the host's start and are read with the pull API.
     pub subscriptions: Vec<(String, weft_core::Patterns, weft_core::Quota)>,
@@ -64,6 +66,7 @@ impl Default for HostConfig {
             commit_max_events: 1024,
             commit_max_delay: Duration::ZERO,
             modules: Defaults::default(),
+            runtime: weft_runtime::RuntimeConfig::default(),
             subscriptions: Vec::new(),
             disk: weft_core::DiskQuota::default(),
             durable: true,
@@ -159,6 +162,7 @@ struct ModulesFile {
     max_queue_events: Option<u64>,
     max_queue_bytes: Option<String>,
     keep_removed: Option<String>,
+    pool_instances: Option<u32>,
 }
 
 impl HostConfig {
@@ -212,6 +216,10 @@ impl HostConfig {
             &mut problems,
         );
         c.modules.batch_max = file.modules.batch_max.unwrap_or(c.modules.batch_max);
+        c.runtime.pool_instances = file
+            .modules
+            .pool_instances
+            .unwrap_or(c.runtime.pool_instances);
         dur(
             &file.modules.keep_removed,
             "modules.keep_removed",
@@ -401,6 +409,7 @@ min_free_disk = "10MiB"
 [modules]
 memory = "32MiB"
 max_queue_events = 10
+pool_instances = 16
 [errors]
 max_replays = 5
 retention = "2d"
@@ -417,6 +426,7 @@ max_queue_bytes = "1MiB"
         assert_eq!(c.store_cache, 16 * 1024 * 1024);
         assert_eq!(c.disk.max_bytes, 1024 * 1024 * 1024);
         assert_eq!(c.modules.quota.max_events, 10);
+        assert_eq!(c.runtime.pool_instances, 16);
         assert_eq!(c.max_replays, 5);
         assert_eq!(c.subscriptions[0].0, "audit");
         assert_eq!(c.subscriptions[0].2.max_bytes, 1024 * 1024);

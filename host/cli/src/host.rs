@@ -14,8 +14,8 @@ use weft_runtime::Runtime;
 use weft_store::{Store, StoreConfig};
 
 use crate::api::{self, AppState};
-use crate::supervisor::{self, Supervisor};
 use crate::config::HostConfig;
+use crate::supervisor::{self, Supervisor};
 
 /// Where a host keeps and finds things.
 #[derive(Debug, Clone)]
@@ -52,11 +52,12 @@ pub async fn run(
 
     // 2. Serve probes at once; readiness waits for the modules.
     let ready = Arc::new(AtomicBool::new(false));
-    let runtime = Runtime::new(
+    let runtime = Runtime::with_config(
         paths
             .cache
             .clone()
             .unwrap_or_else(|| paths.data.join("cache")),
+        config.runtime.clone(),
     )?
     .with_state(Arc::new(store.clone()));
     // An operator drops modules into this folder; have it ready.

@@ -28,6 +28,10 @@ pub enum Kind {
     Ingress,
     /// World `egress`: delivers a subscription's events.
     Egress,
+    /// A processor in Python (componentize-py).
+    PythonProcessor,
+    /// A processor in JavaScript (componentize-js).
+    JsProcessor,
 }
 
 /// One template file: its path in the project and its text.
@@ -66,6 +70,51 @@ impl Kind {
             Kind::Processor => templates!("processor"),
             Kind::Ingress => templates!("ingress"),
             Kind::Egress => templates!("egress"),
+            Kind::PythonProcessor => &[
+                (
+                    "app.py",
+                    include_str!("../templates/python-processor/app.py"),
+                ),
+                (
+                    "build.sh",
+                    include_str!("../templates/python-processor/build.sh"),
+                ),
+                (
+                    "NAME.toml",
+                    include_str!("../templates/python-processor/NAME.toml"),
+                ),
+                (
+                    "README.md",
+                    include_str!("../templates/python-processor/README.md"),
+                ),
+                (
+                    ".gitignore",
+                    include_str!("../templates/python-processor/.gitignore"),
+                ),
+            ],
+            Kind::JsProcessor => &[
+                ("app.js", include_str!("../templates/js-processor/app.js")),
+                (
+                    "build.sh",
+                    include_str!("../templates/js-processor/build.sh"),
+                ),
+                (
+                    "package.json",
+                    include_str!("../templates/js-processor/package.json"),
+                ),
+                (
+                    "NAME.toml",
+                    include_str!("../templates/js-processor/NAME.toml"),
+                ),
+                (
+                    "README.md",
+                    include_str!("../templates/js-processor/README.md"),
+                ),
+                (
+                    ".gitignore",
+                    include_str!("../templates/js-processor/.gitignore"),
+                ),
+            ],
         }
     }
 }
@@ -117,6 +166,12 @@ fn write_files(kind: Kind, name: &str, dir: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        #[cfg(unix)]
+        if path.extension().is_some_and(|e| e == "sh") {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("cannot make {} executable", path.display()))?;
+        }
     }
     Ok(())
 }

@@ -442,7 +442,14 @@ impl Supervisor {
                     let version = self.running[name].module.version.clone();
                     self.board.record(
                         name,
-                        change("refused", &version, None, Some(reason), Some(compile_ms), None),
+                        change(
+                            "refused",
+                            &version,
+                            None,
+                            Some(reason),
+                            Some(compile_ms),
+                            None,
+                        ),
                     );
                 }
                 return Ok(());
@@ -501,7 +508,11 @@ impl Supervisor {
         };
         let m = &module.manifest;
         tracing::info!(module = %name, kind = kind_name(module.kind), version = %short(&module.version), subscribe = ?patterns(&m.subscribe), triggers = ?m.ingress, compile_ms, "module loaded");
-        let action = if restored.is_some() { "restored" } else { "loaded" };
+        let action = if restored.is_some() {
+            "restored"
+        } else {
+            "loaded"
+        };
         let gap = gap.map(|g| gap_status(&g, restored.as_ref()));
         let entry = ModuleStatus {
             name: name.to_owned(),
@@ -815,10 +826,7 @@ fn start_triggers(
 
 /// Wakes the supervisor on any change in the folder. Without a watcher (inotify
 /// limits, an unsupported filesystem) the periodic rescan still finds changes.
-fn watch_folder(
-    dir: &Path,
-    wake: mpsc::UnboundedSender<()>,
-) -> Option<notify::RecommendedWatcher> {
+fn watch_folder(dir: &Path, wake: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
     let mut watcher = match notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
         let _ = wake.send(());

@@ -40,4 +40,14 @@ pub trait Handler: Send + 'static {
     fn take_state(&mut self) -> Vec<(String, Option<Vec<u8>>)> {
         Vec::new()
     }
+
+    /// Memory the handler's instance holds after its last call, if it knows.
+    fn memory(&self) -> Option<u64> {
+        None
+    }
+
+    /// How often the handler replaced its instance to bound its memory.
+    fn recycled(&self) -> u64 {
+        0
+    }
 }

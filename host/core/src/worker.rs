@@ -164,10 +164,8 @@ impl Worker {
                 handlers,
                 probation,
             } => {
-                let old = std::mem::replace(
-                    &mut self.handlers,
-                    handlers.into_iter().map(Some).collect(),
-                );
+                let old =
+                    std::mem::replace(&mut self.handlers, handlers.into_iter().map(Some).collect());
                 let old_sub = std::mem::replace(&mut self.sub, sub);
                 self.probation = probation.then(|| Probation {
                     sub: old_sub,

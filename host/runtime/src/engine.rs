@@ -9,8 +9,10 @@
 //! reservation, instances are allocated on demand (the log says which). Neither
 //! choice changes the compiled code, so the compile cache serves both.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -18,7 +20,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use crate::bindings::{self, Processor, State, StateReader};
+use crate::bindings::{self, LogBudget, Processor, State, StateReader};
 
 /// How often the epoch advances; a call's time budget is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -29,8 +31,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Twice wasmtime's default (512 KiB), for interpreters compiled to wasm
 /// (CPython, SpiderMonkey), whose frames are large. Guest calls run on tokio's
 /// blocking threads, whose stacks are 2 MiB: the other half is left to the host
-/// functions a guest calls and to the frames below the call. Raising it past
-/// ~1.5 MiB would let a deep guest crash the process instead of trapping.
+/// functions a guest calls and to the frames below the call. Near 2 MiB, a guest
+/// that recursed deep and then called the host could overflow the thread's
+/// stack, which aborts the process instead of trapping (wasmtime's docs).
 pub const MAX_WASM_STACK: usize = 1024 * 1024;
 
 /// Default size of the instance pool ([`RuntimeConfig::pool_instances`]).
@@ -54,8 +57,9 @@ pub struct RuntimeConfig {
     /// egress connector, one per ingress connector, plus the one a module starts
     /// while it is checked at load (and, during a hot swap, the new version's
     /// beside the old one's). Past the pool, starting an instance fails with
-    /// "maximum concurrent limit of N for component instances reached": the
-    /// call is retried later, and the operator raises this setting.
+    /// "maximum concurrent limit of N for component instances reached", and the
+    /// call fails as a trap would (retried, then the error queue): size the pool
+    /// for the instances the host runs.
     ///
     /// Each slot reserves address space (not memory) for its linear memories:
     /// 4 GiB, the largest `[limits] memory` a manifest may ask for, plus a
@@ -99,6 +103,8 @@ pub struct Runtime {
     /// Where modules' committed `state` is read; `None` offline (`weft test`).
     pub(crate) state: Option<std::sync::Arc<dyn StateReader>>,
     allocator: Allocator,
+    /// Each module's log budget, by name, shared by its instances and versions.
+    logs: std::sync::Arc<std::sync::Mutex<HashMap<String, LogBudget>>>,
 }
 
 impl Runtime {
@@ -150,6 +156,7 @@ impl Runtime {
             cache_dir,
             state: None,
             allocator,
+            logs: Default::default(),
         })
     }
 
@@ -163,14 +170,21 @@ impl Runtime {
         &self.engine
     }
 
+    fn log_budget(&self, module: &str) -> LogBudget {
+        let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        logs.entry(module.to_owned()).or_default().clone()
+    }
+
     /// How this runtime's instances are allocated.
     pub fn allocator(&self) -> &Allocator {
         &self.allocator
     }
 
     /// A store for one instance, with the limits that wasmtime keeps per store
-    /// (those kept by the store's data are set up by [`State::new`]).
-    pub(crate) fn store(&self, state: State) -> Store<State> {
+    /// (those kept by the store's data are set up by [`State::new`]) and its
+    /// module's log budget, shared with the module's other instances.
+    pub(crate) fn store(&self, mut state: State) -> Store<State> {
+        state.log = self.log_budget(&state.module);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_hostcall_fuel(bindings::MAX_COPY_TO_HOST);
@@ -252,7 +266,7 @@ fn engine(runtime: &RuntimeConfig) -> anyhow::Result<(Engine, Allocator)> {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(instances)));
         match Engine::new(&config) {
             Ok(engine) => {
-                tracing::info!(
+                tracing::debug!(
                     instances,
                     memories = instances.saturating_mul(POOL_MEMORIES_PER_INSTANCE),
                     "instance pool reserved"
@@ -266,6 +280,10 @@ fn engine(runtime: &RuntimeConfig) -> anyhow::Result<(Engine, Allocator)> {
             ),
         }
         config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    } else {
+        tracing::debug!(
+            "instance pool off ([modules] pool_instances = 0): instances are allocated on demand"
+        );
     }
     let engine = Engine::new(&config)?;
     Ok((engine, Allocator::OnDemand))
@@ -289,4 +307,24 @@ fn pool(instances: u32) -> PoolingAllocationConfig {
         // store's limiter holds each instance to its own manifest's limit.
         .max_memory_size(usize::try_from(crate::manifest::MAX_MEMORY).unwrap_or(usize::MAX));
     pool
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn the_instance_pool_leaves_the_compile_cache_key_alone() {
+        let cache = tempfile::tempdir().unwrap();
+        let pooled =
+            Runtime::with_config(cache.path(), RuntimeConfig { pool_instances: 2 }).unwrap();
+        let on_demand =
+            Runtime::with_config(cache.path(), RuntimeConfig { pool_instances: 0 }).unwrap();
+        assert_eq!(pooled.allocator(), &Allocator::Pool { instances: 2 });
+        assert_eq!(on_demand.allocator(), &Allocator::OnDemand);
+        // The allocator does not change the compiled code, so one cache serves both.
+        assert_eq!(pooled.cache_path(b"x"), on_demand.cache_path(b"x"));
+    }
 }

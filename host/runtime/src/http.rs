@@ -589,7 +589,24 @@ impl HttpPolicy {
     }
 }
 
+/// Largest write to an outgoing body's stream, and so the most data a body holds
+/// before its request is sent (two chunks: wasi-http buffers one, plus a slot).
+/// A guest can open bodies without ever sending them, so this times
+/// [`crate::bindings::MAX_RESOURCES`] bounds what it can park in the host;
+/// wasi-http's default of 1 MiB would let it park gigabytes. Guests write what
+/// `check-write` allows (the SDK writes 4 KiB at a time), so smaller chunks only
+/// mean more writes.
+pub const BODY_CHUNK: usize = 64 * 1024;
+
 impl WasiHttpHooks for HttpPolicy {
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        1
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        BODY_CHUNK
+    }
+
     fn send_request(
         &mut self,
         request: Request<WasiBody>,

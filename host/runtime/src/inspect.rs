@@ -117,10 +117,17 @@ pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Result<Report, String> {
             exports(runtime, &component)
         )
     })?;
-    runtime
+    let pre = runtime
         .linker
         .instantiate_pre(&component)
         .map_err(|e| format!("cannot be linked: {}", root(&e)))?;
+    // As loading does: the export's name is not enough, its functions must fit.
+    match world {
+        World::Processor => crate::bindings::ProcessorPre::new(pre).map(drop),
+        World::Ingress => crate::bindings::IngressPre::new(pre).map(drop),
+        World::Egress => crate::bindings::EgressPre::new(pre).map(drop),
+    }
+    .map_err(|e| format!("does not match world `{world}`: {}", root(&e)))?;
     Ok(Report {
         world,
         version: crate::engine::sha256_hex(wasm),
@@ -134,13 +141,18 @@ pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Result<Report, String> {
 /// for a log line or an error record.
 pub fn root(e: &wasmtime::Error) -> String {
     let mut text = String::new();
-    for (i, cause) in e.chain().enumerate() {
+    for cause in e.chain() {
         let s = cause.to_string();
+        // A host function's error (a limit, say) comes wrapped in the backtrace
+        // of the guest that called it: only the error says why.
+        if s.starts_with("error while executing at wasm backtrace:") {
+            continue;
+        }
         let s = s.split("\nwasm backtrace:").next().unwrap_or("").trim();
         if s.is_empty() || text.contains(s) {
             continue;
         }
-        if i > 0 {
+        if !text.is_empty() {
             text.push_str(": ");
         }
         text.push_str(s);

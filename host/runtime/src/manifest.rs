@@ -75,6 +75,9 @@ pub struct Manifest {
     pub publish: Patterns,
     pub memory: u64,
     pub call_timeout: Duration,
+    /// Recycle an instance after this many calls (besides the memory watermark,
+    /// see `module::RECYCLE_AT_PERCENT`).
+    pub recycle_after: Option<u64>,
     pub batch_max: usize,
     pub retry: RetryPolicy,
     /// What may wait in the module's queue before publishers get 429.
@@ -193,6 +196,7 @@ struct LimitsFile {
     call_timeout: Option<String>,
     max_queue_events: Option<u64>,
     max_queue_bytes: Option<String>,
+    recycle_after: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -398,6 +402,7 @@ impl Manifest {
             publish,
             memory,
             call_timeout,
+            recycle_after: file.limits.recycle_after.filter(|n| *n > 0),
             batch_max,
             retry,
             quota,

@@ -214,12 +214,26 @@ struct Instance {
     bindings: Bindings,
 }
 
-/// One instance of a module, kept between calls, replaced after a failed one.
+/// Instances are recycled (dropped between calls; the next call starts a fresh
+/// one) once their memory passes this share of the manifest's limit: interpreted
+/// guests grow call after call (componentize-py leaks ~1 KiB per call) and would
+/// otherwise trap at the limit, failing a call. Between calls nothing is in flight,
+/// so no event is lost.
+pub const RECYCLE_AT_PERCENT: usize = 75;
+
+/// One instance of a module, kept between calls, replaced after a failed one and
+/// recycled at a watermark.
 struct Caller {
     module: Arc<Module>,
     instance: Option<Instance>,
     /// The state changes of the last successful call.
     state: StateChanges,
+    /// Calls on the current instance.
+    calls: u64,
+    /// Memory of the current instance after its last call, in bytes.
+    memory: usize,
+    /// Instances recycled so far.
+    recycled: u64,
 }
 
 impl Caller {
@@ -228,7 +242,19 @@ impl Caller {
             module,
             instance: None,
             state: Vec::new(),
+            calls: 0,
+            memory: 0,
+            recycled: 0,
         }
+    }
+
+    /// Whether the instance that just served should go: its memory passed the
+    /// watermark, or it served `[limits] recycle_after` calls.
+    fn should_recycle(&self) -> bool {
+        let m = &self.module.manifest;
+        let limit = usize::try_from(m.memory).unwrap_or(usize::MAX);
+        self.memory > limit / 100 * RECYCLE_AT_PERCENT
+            || m.recycle_after.is_some_and(|n| self.calls >= n)
     }
 
     /// Runs `f` on an instance within the call's time budget. State written by a
@@ -239,7 +265,10 @@ impl Caller {
     ) -> Result<T, CallError> {
         let mut instance = match self.instance.take() {
             Some(i) => i,
-            None => self.module.instantiate()?,
+            None => {
+                self.calls = 0;
+                self.module.instantiate()?
+            }
         };
         let timeout = self.module.manifest.call_timeout;
         instance.store.set_epoch_deadline(ticks(timeout));
@@ -248,7 +277,14 @@ impl Caller {
         match f(bindings, store) {
             Ok(v) => {
                 self.state = instance.store.data_mut().state.take();
-                self.instance = Some(instance);
+                self.calls += 1;
+                self.memory = instance.store.data().limits.memory_used();
+                if self.should_recycle() {
+                    self.recycled += 1;
+                    tracing::info!(module = %self.module.name, calls = self.calls, memory = self.memory, "instance recycled");
+                } else {
+                    self.instance = Some(instance);
+                }
                 Ok(v)
             }
             Err(e) => Err(classify(e, timeout)),
@@ -287,6 +323,14 @@ impl Handler for ModuleHandler {
 
     fn take_state(&mut self) -> StateChanges {
         std::mem::take(&mut self.caller.state)
+    }
+
+    fn memory(&self) -> Option<u64> {
+        Some(self.caller.memory as u64)
+    }
+
+    fn recycled(&self) -> u64 {
+        self.caller.recycled
     }
 }
 
