@@ -24,7 +24,9 @@
 //! publish request's send to the event's arrival at the sink (p50, p99, max). A
 //! rate counts as sustained when everything arrived with a p99 under a second (no
 //! backlog building up); if [`RATE`] is not, lower rates (70% of what got
-//! through) are measured too, at most [`LATENCY_LEVELS`] in all.
+//! through) are measured too, at most [`LATENCY_LEVELS`] in all, and the two-lane
+//! connector at [`RATE`]. A round that delivers less than [`BEYOND`] of its rate
+//! is the last at that rate.
 //!
 //! Needs the binary: `cargo build --release -p weft`, then
 //! `cargo bench -p weft-benches --bench egress` (or `scripts/bench.sh --bench egress`).
@@ -65,7 +67,11 @@ const DRAIN: Duration = Duration::from_secs(60);
 /// A rate is sustained when everything arrived and 99% of it within this (no
 /// backlog building up).
 const SUSTAINED_P99_MS: f64 = 1_000.0;
-/// Rates tried in the latency rounds: [`RATE`], then lower ones while not sustained.
+/// A latency round delivering less than this share of the offered rate ends the
+/// rounds at that rate (the backlog takes long to drain and the answer is clear).
+const BEYOND: f64 = 0.8;
+/// Rates tried through the one-lane connector: [`RATE`], then lower ones while
+/// not sustained.
 const LATENCY_LEVELS: usize = 3;
 /// A gap between two arrivals at least this long (µs) counts as a pause.
 const PAUSE_US: u64 = 1_000;
@@ -295,6 +301,30 @@ impl Latency {
     }
 }
 
+/// The latency rounds of one connector at one rate.
+struct Level {
+    case: Case,
+    rate: u64,
+    rounds: Vec<Latency>,
+}
+
+impl Level {
+    /// Sustained in most rounds.
+    fn held(&self) -> bool {
+        self.rounds.iter().filter(|l| l.sustained()).count() * 2 > self.rounds.len()
+    }
+
+    fn delivery_rate(&self) -> f64 {
+        median(
+            &self
+                .rounds
+                .iter()
+                .map(|l| l.delivery_rate)
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
 struct Bench {
     host: Host,
     pid: u32,
@@ -403,37 +433,22 @@ async fn bench(bin: WeftBin) -> anyhow::Result<()> {
         }
     }
 
-    let mut latency: Vec<(u64, Vec<Latency>)> = Vec::new();
+    let mut latency: Vec<Level> = Vec::new();
     let mut rate = RATE;
     loop {
-        let mut rounds = Vec::new();
-        for r in 0..ROUNDS {
-            let l = b
-                .latency(rate)
-                .await
-                .with_context(|| format!("latency round {r} at {rate}/s"))?;
-            eprintln!(
-                "latency {rate}/s round {r}: p50 {:.2} ms p99 {:.2} ms, delivered {} ev/s{}",
-                percentile(&l.e2e, 50.0),
-                percentile(&l.e2e, 99.0),
-                thousands(l.delivery_rate),
-                if l.sustained() {
-                    ""
-                } else {
-                    " (not sustained)"
-                }
-            );
-            rounds.push(l);
-        }
-        let held = rounds.iter().filter(|l| l.sustained()).count() * 2 > rounds.len();
-        let got_through = median(&rounds.iter().map(|l| l.delivery_rate).collect::<Vec<_>>());
-        latency.push((rate, rounds));
+        let level = b.level(Case::WeftOne, rate).await?;
+        let (held, got_through) = (level.held(), level.delivery_rate());
+        latency.push(level);
         if held || latency.len() >= LATENCY_LEVELS {
             break;
         }
         // Again at 70% of what got through, in whole events per tick.
         let step = 1_000_000 / TICK.as_micros() as u64;
         rate = ((got_through.min(rate as f64) * 0.7 / step as f64).floor() as u64 * step).max(step);
+    }
+    if !latency[0].held() {
+        // Whether two lanes carry what one cannot.
+        latency.push(b.level(Case::WeftTwo, RATE).await?);
     }
 
     report(&bin, &through, &latency);
@@ -553,15 +568,47 @@ impl Bench {
         Ok(())
     }
 
-    /// `rate` events/s into the one-lane connector for [`LATENCY_FOR`], one batch
+    /// Up to [`ROUNDS`] latency rounds of `case` at `rate`; a round far beyond
+    /// capacity is the last.
+    async fn level(&self, case: Case, rate: u64) -> anyhow::Result<Level> {
+        let mut rounds = Vec::new();
+        for r in 0..ROUNDS {
+            let l = self
+                .latency(case, rate)
+                .await
+                .with_context(|| format!("latency round {r} of {} at {rate}/s", case.label()))?;
+            eprintln!(
+                "latency {} {rate}/s round {r}: p50 {:.2} ms p99 {:.2} ms, delivered {} ev/s{}",
+                case.label(),
+                percentile(&l.e2e, 50.0),
+                percentile(&l.e2e, 99.0),
+                thousands(l.delivery_rate),
+                if l.sustained() {
+                    ""
+                } else {
+                    " (not sustained)"
+                }
+            );
+            // Far beyond capacity: more rounds would only take long to drain.
+            let beyond = l.delivery_rate < BEYOND * rate as f64;
+            rounds.push(l);
+            if beyond {
+                eprintln!("latency {rate}/s: beyond capacity, no more rounds at this rate");
+                break;
+            }
+        }
+        Ok(Level { case, rate, rounds })
+    }
+
+    /// `rate` events/s into `case`'s connector for [`LATENCY_FOR`], one batch
     /// request per [`TICK`]; publish send → sink arrival per event.
-    async fn latency(&self, rate: u64) -> anyhow::Result<Latency> {
+    async fn latency(&self, case: Case, rate: u64) -> anyhow::Result<Latency> {
         let per_tick = (rate * TICK.as_micros() as u64 / 1_000_000).max(1);
         let ticks = (LATENCY_FOR.as_micros() / TICK.as_micros()) as u64;
         let n = per_tick * ticks;
         let first = self.ids(n);
         self.sink.reset();
-        let (_, topic, _) = Case::WeftOne.module().unwrap();
+        let (_, topic, _) = case.module().context("latency is measured through weft")?;
         let url = self.host.url(&format!("/v1/events/{topic}"));
         let cpu_before = cpu_us(self.pid);
         let start = tokio::time::Instant::now();
@@ -651,7 +698,7 @@ async fn publish(
     Ok(())
 }
 
-fn report(bin: &WeftBin, through: &[Vec<Through>], latency: &[(u64, Vec<Latency>)]) {
+fn report(bin: &WeftBin, through: &[Vec<Through>], latency: &[Level]) {
     println!();
     println!(
         "egress to a local HTTP sink (axum, 200 at once), {} B events, connector batch_max {BATCH_MAX}, \
@@ -719,11 +766,12 @@ fn report(bin: &WeftBin, through: &[Vec<Through>], latency: &[(u64, Vec<Latency>
     }
     println!();
     println!(
-        "latency through the 1-lane connector: batch requests every {TICK:?} for {LATENCY_FOR:?}; \
-         publish send -> sink arrival, ms; median of {ROUNDS} rounds"
+        "latency: batch requests every {TICK:?} for {LATENCY_FOR:?}; \
+         publish send -> sink arrival, ms; median of the rounds (up to {ROUNDS}; one when far beyond capacity)"
     );
     println!(
-        "{:>8} {:>9} {:>12} {:>12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}",
+        "{:>6} {:>8} {:>9} {:>12} {:>12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}",
+        "lanes",
         "offered",
         "sent/s",
         "delivered",
@@ -737,10 +785,11 @@ fn report(bin: &WeftBin, through: &[Vec<Through>], latency: &[(u64, Vec<Latency>
         "µs CPU/ev",
         "sustained"
     );
-    for (rate, rounds) in latency {
+    for Level { case, rate, rounds } in latency {
         let m = |f: &dyn Fn(&Latency) -> f64| median(&rounds.iter().map(f).collect::<Vec<_>>());
         println!(
-            "{:>8} {:>9} {:>12} {:>12} {:>7.1}% {:>8.2} {:>8.2} {:>8.1} {:>8.2} {:>8.2} {:>10.1} {:>10}",
+            "{:>6} {:>8} {:>9} {:>12} {:>12} {:>7.1}% {:>8.2} {:>8.2} {:>8.1} {:>8.2} {:>8.2} {:>10.1} {:>10}",
+            case.module().map_or(0, |(_, _, lanes)| lanes),
             thousands(*rate as f64),
             thousands(m(&|l| l.send_rate)),
             rounds
@@ -767,9 +816,10 @@ fn report(bin: &WeftBin, through: &[Vec<Through>], latency: &[(u64, Vec<Latency>
             )
         );
     }
-    for (rate, rounds) in latency {
+    for Level { case, rate, rounds } in latency {
         println!(
-            "rounds at {}/s: p50 {} | p99 {} | max {}",
+            "rounds {} at {}/s: p50 {} | p99 {} | max {}",
+            case.label(),
             thousands(*rate as f64),
             rounds
                 .iter()
@@ -798,22 +848,24 @@ fn report(bin: &WeftBin, through: &[Vec<Through>], latency: &[(u64, Vec<Latency>
         }
     }
     println!("sustained: every event delivered, p99 under {SUSTAINED_P99_MS} ms (in most rounds)");
-    let held = latency
-        .iter()
-        .find(|(_, r)| r.iter().filter(|l| l.sustained()).count() * 2 > r.len());
-    match held {
-        Some((rate, _)) if *rate == RATE => println!(
-            "{} events/s sustained by the 1-lane connector",
-            thousands(RATE as f64)
-        ),
-        Some((rate, _)) => println!(
-            "{} events/s NOT sustained by the 1-lane connector; {} events/s was",
+    for case in [Case::WeftOne, Case::WeftTwo] {
+        let tried: Vec<&Level> = latency.iter().filter(|l| l.case == case).collect();
+        let Some(at_rate) = tried.iter().find(|l| l.rate == RATE) else {
+            continue;
+        };
+        let lower = tried.iter().find(|l| l.rate < RATE && l.held());
+        println!(
+            "{}: {} events/s {}",
+            case.label(),
             thousands(RATE as f64),
-            thousands(*rate as f64)
-        ),
-        None => println!(
-            "{} events/s NOT sustained by the 1-lane connector, nor the lower rates tried",
-            thousands(RATE as f64)
-        ),
+            match (at_rate.held(), lower) {
+                (true, _) => "sustained".to_string(),
+                (false, Some(l)) =>
+                    format!("NOT sustained; {} events/s was", thousands(l.rate as f64)),
+                (false, None) if tried.len() > 1 =>
+                    "NOT sustained, nor the lower rates tried".into(),
+                (false, None) => "NOT sustained".into(),
+            }
+        );
     }
 }

@@ -86,22 +86,22 @@ async fn swapped(host: &Host) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn swap_once(host: &Host, bytes: &[u8], n: usize) -> anyhow::Result<(f64, f64)> {
+/// Drops `bytes` in and waits for a `swapped` entry newer than `after` (history
+/// is bounded, so entries are told apart by time, not counted).
+async fn swap_once(host: &Host, bytes: &[u8], after: &mut String) -> anyhow::Result<(f64, f64)> {
     drop_in(&host.modules(), bytes)?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let s = swapped(host).await;
-        if s.len() > n {
-            let last = &s[s.len() - 1];
+        if let Some(last) = s.last()
+            && last["at"].as_str().is_some_and(|at| at != after.as_str())
+        {
+            *after = last["at"].as_str().unwrap_or_default().to_owned();
             let swap = last["swap_ms"].as_f64().unwrap_or(f64::NAN);
             let compile = last["compile_ms"].as_f64().unwrap_or(f64::NAN);
             return Ok((swap, compile));
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "swap {n} not seen:\n{}",
-            host.log()
-        );
+        anyhow::ensure!(Instant::now() < deadline, "swap not seen:\n{}", host.log());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -115,10 +115,9 @@ async fn swaps(bin: &str) -> anyhow::Result<()> {
         std::fs::read(guest("echo"))?,
     ];
     let (mut excl, mut incl, mut compiles) = (Vec::new(), Vec::new(), Vec::new());
-    let mut n = 0;
+    let mut after = String::new();
     for i in 0..SWAPS_CACHED {
-        let (swap, compile) = swap_once(&host, &versions[i % 2], n).await?;
-        n += 1;
+        let (swap, compile) = swap_once(&host, &versions[i % 2], &mut after).await?;
         // The first two compile (or load) each version once; the rest are cached.
         if i >= 2 {
             excl.push(swap - compile);
@@ -129,8 +128,7 @@ async fn swaps(bin: &str) -> anyhow::Result<()> {
             &versions[i % 2],
             i + 1_000_000 * std::process::id() as usize,
         );
-        let (swap, compile) = swap_once(&host, &bytes, n).await?;
-        n += 1;
+        let (swap, compile) = swap_once(&host, &bytes, &mut after).await?;
         incl.push(swap);
         compiles.push(compile);
     }
@@ -142,6 +140,9 @@ async fn swaps(bin: &str) -> anyhow::Result<()> {
     println!("| | p50 | p99 | max |");
     println!("|---|---|---|---|");
     let row = |name: &str, v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        let v = v.as_slice();
         let max = v.iter().cloned().fold(f64::NAN, f64::max);
         println!(
             "| {name} | {:.1} | {:.1} | {:.1} |",
