@@ -20,8 +20,11 @@ fn cache_dir() -> PathBuf {
 pub fn check(file: &Path) -> anyhow::Result<()> {
     let runtime = Runtime::new(cache_dir())?;
     let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let progress = Progress::start(&runtime, file, &wasm);
     let report = weft_runtime::inspect(&runtime, &wasm)
-        .map_err(|reason| anyhow::anyhow!("{} {reason}", file.display()))?;
+        .map_err(|reason| anyhow::anyhow!("{} {reason}", file.display()));
+    drop(progress);
+    let report = report?;
     println!("{}: a valid weft {}", file.display(), report.world);
     println!("  version  sha256:{}", report.version);
     println!("  size     {} bytes", report.size);
@@ -75,6 +78,45 @@ pub fn check(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Says on stderr that a long compile is under way, then every 5 s how long it
+/// has taken, until dropped: an interpreted guest (Python, JavaScript) compiles for
+/// 10-40 s the first time, and a silent command looks hung. Quiet for small or
+/// cached modules.
+struct Progress {
+    done: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Progress {
+    fn start(runtime: &Runtime, file: &Path, wasm: &[u8]) -> Self {
+        if runtime.is_cached(wasm) || wasm.len() < 2 * 1024 * 1024 {
+            return Self { done: None };
+        }
+        eprintln!(
+            "compiling {} ({:.1} MiB) for the first time; interpreted guests take 10-40 s, then load from the cache in milliseconds",
+            file.display(),
+            wasm.len() as f64 / (1024.0 * 1024.0)
+        );
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let started = std::time::Instant::now();
+        std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                wait.recv_timeout(std::time::Duration::from_secs(5))
+            {
+                eprintln!("  still compiling, {} s", started.elapsed().as_secs());
+            }
+        });
+        Self { done: Some(done) }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
 /// Offline there are no host secrets: each secret a manifest names stands in as
 /// `<secret NAME>`, so the manifest checks and nothing real is ever shown.
 fn offline_defaults(manifest: &str) -> Defaults {
@@ -123,8 +165,11 @@ pub fn test(
     let name = weft_runtime::folder::module_name(file)
         .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?;
     let module = Arc::new(
-        Module::load(&runtime, &name, &wasm, manifest)
-            .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?,
+        {
+            let _progress = Progress::start(&runtime, file, &wasm);
+            Module::load(&runtime, &name, &wasm, manifest)
+        }
+        .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?,
     );
     if module.kind == weft_runtime::Kind::Ingress {
         anyhow::bail!(

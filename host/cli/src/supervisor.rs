@@ -427,6 +427,11 @@ impl Supervisor {
         let defaults = self.settings.defaults.clone();
         let path = wasm.clone();
         let started = Instant::now();
+        let size = std::fs::metadata(&wasm).map_or(0, |m| m.len());
+        if size > 2 * 1024 * 1024 {
+            // Interpreted guests take 10-40 s to compile the first time: say so.
+            tracing::info!(module = %name, bytes = size, "loading a large module (compiled once, then cached)");
+        }
         let loaded = tokio::task::spawn_blocking(move || {
             weft_runtime::load_file(&runtime, &path, &defaults)
         })
