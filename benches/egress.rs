@@ -163,18 +163,18 @@ impl Arrivals {
     /// The share of the time from the first arrival to the last spent in gaps of
     /// at least [`PAUSE_US`] between consecutive arrivals: with a backlog, the
     /// time between one batch's last request and the next batch's first.
-    fn paused(&self) -> f64 {
+    fn paused(&self) -> (f64, usize) {
         let mut times: Vec<u64> = self.events.iter().map(|&(_, t)| t).collect();
         times.sort_unstable();
         let (Some(first), Some(last)) = (times.first(), times.last()) else {
-            return f64::NAN;
+            return (f64::NAN, 0);
         };
-        let gaps: u64 = times
+        let (sum, count) = times
             .windows(2)
             .map(|w| w[1] - w[0])
             .filter(|&gap| gap >= PAUSE_US)
-            .sum();
-        gaps as f64 / (last - first).max(1) as f64
+            .fold((0, 0), |(sum, count), gap| (sum + gap, count + 1));
+        (sum as f64 / (last - first).max(1) as f64, count)
     }
 }
 
@@ -268,8 +268,10 @@ struct Through {
     ingest: f64,
     /// The host's CPU per delivered event, µs (weft cases).
     cpu: f64,
-    /// The share of the delivery time in pauses (see [`Arrivals::paused`]).
+    /// The share of the delivery time in pauses (see [`Arrivals::paused`]), and
+    /// how many there were.
     paused: f64,
+    pauses: usize,
     missing: u64,
     repeats: usize,
 }
@@ -425,9 +427,11 @@ async fn bench(bin: WeftBin) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("round {r} of {}", case.label()))?;
             eprintln!(
-                "round {r} {:<34} {:>8} ev/s delivered",
+                "round {r} {:<34} {:>8} ev/s delivered, {:>4.1}% of the time in {} pauses",
                 case.label(),
-                thousands(t.rate)
+                thousands(t.rate),
+                t.paused * 100.0,
+                t.pauses
             );
             through[i].push(t);
         }
@@ -478,7 +482,7 @@ impl Bench {
                     _ => f64::NAN,
                 };
                 t.rate = got.rate();
-                t.paused = got.paused();
+                (t.paused, t.pauses) = got.paused();
                 t.missing = n - got.events.len() as u64;
                 t.repeats = got.repeats;
                 if t.missing > 0 {
@@ -499,7 +503,7 @@ impl Bench {
                 self.native(client, first, n).await?;
                 let got = self.sink.collect(first, n).await?;
                 t.rate = got.rate();
-                t.paused = got.paused();
+                (t.paused, t.pauses) = got.paused();
                 t.missing = n - got.events.len() as u64;
                 t.repeats = got.repeats;
             }
@@ -666,7 +670,7 @@ impl Bench {
             send_rate,
             delivered: got.events.len(),
             delivery_rate: got.rate(),
-            paused: got.paused(),
+            paused: got.paused().0,
             e2e,
             ack,
             failed,
