@@ -52,7 +52,7 @@ use async_nats::jetstream::{self, Context};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
-use weft_benches::{ROUNDS, WeftBin, median, order_json, thousands};
+use weft_benches::{ROUNDS, WeftBin, cpu_us, median, order_json, percentile, thousands};
 use weft_tests::Host;
 
 /// Length of a publish phase (the consume phase takes what it takes).
@@ -159,31 +159,6 @@ fn stamp(payload: &[u8]) -> Option<u64> {
         .parse()
         .ok()?;
     t.checked_sub(STAMP_BASE)
-}
-
-/// User + system CPU time of a process so far, in microseconds.
-fn cpu_us(pid: u32) -> Option<f64> {
-    static TICK_US: OnceLock<f64> = OnceLock::new();
-    let tick_us = *TICK_US.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .map_or(10_000.0, |hz| 1e6 / hz)
-    });
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after "(comm)": state is the 3rd field, utime the 14th, stime the 15th.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * tick_us)
 }
 
 fn free_port() -> u16 {
@@ -849,15 +824,6 @@ async fn nats_latency(nats: &Nats, load: &Load) -> anyhow::Result<Latency> {
         first_failure,
         cpu_us: f64::NAN,
     })
-}
-
-/// The `p`th percentile of sorted `v` (nearest rank).
-fn percentile(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-    v[rank.clamp(1, v.len()) - 1]
 }
 
 fn report(bin: &WeftBin, nats_version: &str, entries: &[Entry]) {

@@ -45,6 +45,22 @@ async fn items(
     axum::Json(json!({ "items": page, "next": to.to_string() }))
 }
 
+/// What subscription `seen` collected from the feed: all of it, then whatever
+/// came late (a duplicate would show here).
+async fn feed_events(host: &Host) -> Vec<Value> {
+    let mut seen = host.collect("seen", ITEMS, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    seen.extend(host.drain("seen").await);
+    seen
+}
+
+fn ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn poll_manifest(port: u16) -> String {
     format!(
         r#"publish = ["items/>"]
@@ -96,18 +112,8 @@ async fn the_poller_publishes_every_record_once_across_a_kill9() {
     let before = feed.requests.load(Ordering::SeqCst);
     assert!(before < ITEMS / 10, "killed in the middle ({before} pages)");
     host.start().await;
-    let seen = host.collect("seen", ITEMS, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut ids: Vec<String> = seen
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.extend(
-        host.drain("seen")
-            .await
-            .iter()
-            .map(|e| e["id"].as_str().unwrap().to_owned()),
-    );
+    let seen = feed_events(&host).await;
+    let ids = ids(&seen);
     let expected: Vec<String> = (0..ITEMS).map(|i| format!("item-{i:04}")).collect();
     assert_eq!(
         ids,
@@ -696,18 +702,8 @@ async fn a_poller_swapped_mid_feed_goes_on_from_its_cursor() {
         feed.requests.load(Ordering::SeqCst) < ITEMS / 10,
         "the swaps landed mid-feed"
     );
-    let seen = host.collect("seen", ITEMS, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut ids: Vec<String> = seen
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.extend(
-        host.drain("seen")
-            .await
-            .iter()
-            .map(|e| e["id"].as_str().unwrap().to_owned()),
-    );
+    let seen = feed_events(&host).await;
+    let ids = ids(&seen);
     let expected: Vec<String> = (0..ITEMS).map(|i| format!("item-{i:04}")).collect();
     assert_eq!(
         ids,

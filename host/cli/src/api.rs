@@ -130,14 +130,26 @@ async fn ingest(
             })),
         )
             .into_response(),
-        Err(PublishError::Full(full)) => {
+        Err(e) => {
+            tracing::debug!(%topic, "publish not accepted");
+            refused(&app.fatal, e)
+        }
+    }
+}
+
+/// The answer to a publish the hub did not accept: `429`/`507` with
+/// `Retry-After` for no room, `503` for a store failure (which, if the store
+/// failed for good, also tells the host to stop). Ingest and webhooks share it.
+pub(crate) fn refused(fatal: &tokio::sync::mpsc::Sender<String>, e: PublishError) -> Response {
+    match e {
+        PublishError::Full(full) => {
             let (status, retry_after) = match full {
                 Full::Subscription { .. } => (StatusCode::TOO_MANY_REQUESTS, "1"),
                 Full::Disk { .. } | Full::NoSpace { .. } => {
                     (StatusCode::INSUFFICIENT_STORAGE, "10")
                 }
             };
-            tracing::debug!(reason = %full, %topic, "publish refused for room");
+            tracing::debug!(reason = %full, "publish refused for room");
             let mut r = problem(status, format!("nothing stored: {full}"));
             r.headers_mut().insert(
                 http::header::RETRY_AFTER,
@@ -145,10 +157,10 @@ async fn ingest(
             );
             r
         }
-        Err(PublishError::Store(e)) => {
-            tracing::error!(error = %e, %topic, "cannot store published events");
+        PublishError::Store(e) => {
+            tracing::error!(error = %e, "cannot store published events");
             if matches!(e, weft_store::Error::Failed(_)) {
-                let _ = app.fatal.try_send(e.to_string());
+                let _ = fatal.try_send(e.to_string());
             }
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -17,7 +17,6 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use weft_core::{Full, PublishError};
 use weft_runtime::HookRequest;
 
 use crate::api::problem;
@@ -123,29 +122,9 @@ async fn hook(
                     format!("connector `{name}` produced events the host refuses: {reason}"),
                 );
             }
-            Err(CommitError::Publish(PublishError::Full(full))) => {
-                let (code, retry_after) = match full {
-                    Full::Subscription { .. } => (StatusCode::TOO_MANY_REQUESTS, "1"),
-                    Full::Disk { .. } | Full::NoSpace { .. } => {
-                        (StatusCode::INSUFFICIENT_STORAGE, "10")
-                    }
-                };
-                let mut r = problem(code, format!("nothing stored: {full}"));
-                r.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    HeaderValue::from_static(retry_after),
-                );
-                return r;
-            }
-            Err(CommitError::Publish(PublishError::Store(e))) => {
-                tracing::error!(module = %name, error = %e, "cannot store webhook events");
-                if matches!(e, weft_store::Error::Failed(_)) {
-                    let _ = hooks.fatal.try_send(e.to_string());
-                }
-                return problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("not stored, send again later: {e}"),
-                );
+            Err(CommitError::Publish(e)) => {
+                tracing::warn!(module = %name, error = %e, "webhook events not stored");
+                return crate::api::refused(&hooks.fatal, e);
             }
         }
     }

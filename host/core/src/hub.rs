@@ -103,34 +103,9 @@ impl Hub {
     /// Routes and stores `events`; resolves once they are durable. Refused whole,
     /// with nothing stored, when a subscription or the disk has no room.
     pub async fn publish(&self, events: Vec<Event>) -> Result<Vec<Accepted>, PublishError> {
-        quota::check_disk(&self.inner.store, &self.inner.disk)?;
-        let mut staged: Vec<NewEvent> = events
-            .iter()
-            .map(|e| NewEvent {
-                dedup: Some(e.dedup_key()),
-                payload: e.encode(),
-                queues: self.queues_for(&e.topic),
-            })
-            .collect();
-        self.check_room(&mut staged)?;
-        let woken: Vec<QueueId> = staged.iter().flat_map(|s| s.queues.clone()).collect();
+        let (staged, woken) = self.stage(&events)?;
         let stored = self.inner.store.append(staged).await?;
-        self.wake(&woken);
-        let accepted = events
-            .into_iter()
-            .zip(stored)
-            .map(|(event, stored)| {
-                let accepted = Accepted {
-                    id: event.id.clone(),
-                    duplicate: !stored,
-                };
-                if stored {
-                    self.show(event);
-                }
-                accepted
-            })
-            .collect();
-        Ok(accepted)
+        Ok(self.accepted(events, stored, &woken))
     }
 
     /// Publishes a connector's events together with its state changes, in one
@@ -141,6 +116,22 @@ impl Hub {
         events: Vec<Event>,
         state: Vec<weft_store::StateChange>,
     ) -> Result<Vec<Accepted>, PublishError> {
+        let (staged, woken) = self.stage(&events)?;
+        let stored = self
+            .inner
+            .store
+            .complete(weft_store::Completion {
+                outputs: staged,
+                state,
+                ..Default::default()
+            })
+            .await?;
+        Ok(self.accepted(events, stored, &woken))
+    }
+
+    /// Routes `events` and checks the room for them: what to store, and the
+    /// queues to wake once it is stored.
+    fn stage(&self, events: &[Event]) -> Result<(Vec<NewEvent>, Vec<QueueId>), PublishError> {
         quota::check_disk(&self.inner.store, &self.inner.disk)?;
         let mut staged: Vec<NewEvent> = events
             .iter()
@@ -151,18 +142,15 @@ impl Hub {
             })
             .collect();
         self.check_room(&mut staged)?;
-        let woken: Vec<QueueId> = staged.iter().flat_map(|s| s.queues.clone()).collect();
-        let stored = self
-            .inner
-            .store
-            .complete(weft_store::Completion {
-                outputs: staged,
-                state,
-                ..Default::default()
-            })
-            .await?;
-        self.wake(&woken);
-        Ok(events
+        let woken = staged.iter().flat_map(|s| s.queues.clone()).collect();
+        Ok((staged, woken))
+    }
+
+    /// After a commit: wakes the queues, shows the new events to taps, and says
+    /// which were duplicates.
+    fn accepted(&self, events: Vec<Event>, stored: Vec<bool>, woken: &[QueueId]) -> Vec<Accepted> {
+        self.wake(woken);
+        events
             .into_iter()
             .zip(stored)
             .map(|(event, stored)| {
@@ -175,7 +163,7 @@ impl Hub {
                 }
                 accepted
             })
-            .collect())
+            .collect()
     }
 
     /// Whether `events` fit in the quotas of the queues they go to.
