@@ -20,7 +20,16 @@ async fn malformed_events_bad_topics_and_oversized_bodies_are_refused_and_change
     };
     let check = |status: u16, want: u16, body: &serde_json::Value, needle: &str| {
         assert_eq!(status, want, "{body}");
-        let msg = body["error"].as_str().unwrap_or_default();
+        // Every error is an RFC 9457 problem: type, title, status, detail.
+        assert!(
+            body["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("tag:weft,2026:problem/")),
+            "{body}"
+        );
+        assert!(body["title"].is_string(), "{body}");
+        assert_eq!(body["status"], want, "{body}");
+        let msg = body["detail"].as_str().unwrap_or_default();
         assert!(msg.contains(needle), "`{needle}` not in: {msg}");
     };
     async fn send(r: reqwest::RequestBuilder) -> (u16, serde_json::Value) {

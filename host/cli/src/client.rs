@@ -1,203 +1,103 @@
-//! `weft publish`, `weft tap` and `weft status`: the host's HTTP API from the command
-//! line. Each sends `--token` (or `WEFT_TOKEN`) as a bearer token.
+//! The HTTP API from the command line: where the host is, the token, and what
+//! to tell the user when the host refuses.
+//!
+//! The host answers every error as an RFC 9457 problem (`type`, `title`,
+//! `status`, `detail`); the commands show its `detail`, which says what failed and
+//! what to do.
 
 use anyhow::Context as _;
-use futures::StreamExt;
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::Value;
 
-/// What the CloudEvents HTTP binding says must be percent-encoded in a header value.
-const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
-
-pub struct Publish {
+/// Where the host is and who is calling: every remote command takes these.
+#[derive(clap::Args, Clone)]
+pub struct Remote {
+    /// The host's API address.
+    #[arg(
+        long,
+        env = "WEFT_HOST",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub host: String,
-    pub topic: String,
-    pub data: Vec<u8>,
-    pub ty: String,
-    pub source: String,
-    pub id: Option<String>,
-    pub subject: Option<String>,
-    pub content_type: String,
+    /// API token, sent as `Authorization: Bearer TOKEN`.
+    #[arg(long, env = "WEFT_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
 }
 
-/// The request with the caller's token, if any.
-pub fn with_token(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
-    match token {
-        Some(t) => req.bearer_auth(t),
-        None => req,
+impl Remote {
+    /// `PATH` on the host (`/v1/status`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.host.trim_end_matches('/'))
     }
-}
 
-/// What to tell the user when the host refused the token (401, 403); `body` is the
-/// host's answer, `{"error": "..."}`.
-pub fn refusal(
-    status: reqwest::StatusCode,
-    body: &str,
-    token: Option<&str>,
-) -> Option<anyhow::Error> {
-    let reason = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.trim().to_owned());
-    match (status.as_u16(), token) {
-        (401, None) => Some(anyhow::anyhow!(
-            "the host wants a token: pass --token or set WEFT_TOKEN ({status}: {reason})"
-        )),
-        (401 | 403, _) => Some(anyhow::anyhow!(
-            "the host refused the token: {reason} ({status})"
-        )),
-        _ => None,
+    /// A client that sends the token with every request (marked sensitive, so it
+    /// never shows in debug output).
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = &self.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                .context("the token cannot be sent in an HTTP header")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        Ok(reqwest::Client::builder()
+            .default_headers(headers)
+            .build()?)
     }
-}
 
-/// Publishes one event in binary mode; returns the host's answer.
-pub async fn publish(p: Publish) -> anyhow::Result<String> {
-    let id = p.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let url = format!("{}/v1/events/{}", p.host.trim_end_matches('/'), p.topic);
-    let enc = |v: &str| utf8_percent_encode(v, HEADER_VALUE).to_string();
-    let mut req = with_token(reqwest::Client::new().post(&url), p.token.as_deref())
-        .header("ce-specversion", "1.0")
-        .header("ce-id", enc(&id))
-        .header("ce-source", enc(&p.source))
-        .header("ce-type", enc(&p.ty))
-        .header("content-type", p.content_type)
-        .body(p.data);
-    if let Some(s) = &p.subject {
-        req = req.header("ce-subject", enc(s));
-    }
-    let resp = req
-        .send()
-        .await
-        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
-    if status.is_success() {
-        Ok(body)
-    } else if let Some(e) = refusal(status, &body, p.token.as_deref()) {
-        Err(e)
-    } else {
-        anyhow::bail!("weft refused the event ({status}): {body}")
-    }
-}
-
-/// Prints every event accepted on topics matching `pattern`, one JSON line each,
-/// until `count` events were shown (if given) or the host goes away.
-pub async fn tap(
-    host: &str,
-    token: Option<&str>,
-    pattern: &str,
-    count: Option<usize>,
-) -> anyhow::Result<()> {
-    let url = format!("{}/v1/tap", host.trim_end_matches('/'));
-    let resp = with_token(reqwest::Client::new().get(&url), token)
-        .query(&[("pattern", pattern)])
-        .send()
-        .await
-        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?;
-    if !resp.status().is_success() {
+    /// Sends `req` and reads its JSON answer; a refusal is an error saying why.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let resp = req.send().await.with_context(|| {
+            format!(
+                "cannot reach weft at {}: is `weft run` running there?",
+                self.host
+            )
+        })?;
         let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
-        if let Some(e) = refusal(status, &body, token) {
-            return Err(e);
+        let text = resp.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
         }
-        anyhow::bail!("weft refused the tap ({status}): {body}");
+        Err(refusal(status, &text, self.token.as_deref()))
     }
-    let mut stream = resp.bytes_stream();
-    let mut buf = Vec::new();
-    let mut shown = 0;
-    let (mut kind, mut data) = (String::new(), String::new());
-    while let Some(chunk) = stream.next().await {
-        buf.extend_from_slice(&chunk?);
-        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line)
-                .trim_end_matches(['\r', '\n'])
-                .to_owned();
-            if let Some(v) = line.strip_prefix("event:") {
-                kind = v.trim().to_owned();
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push_str(v.strip_prefix(' ').unwrap_or(v));
-            } else if line.is_empty() && !data.is_empty() {
-                if kind == "lagged" {
-                    eprintln!("weft tap: too slow, skipped events: {data}");
-                } else {
-                    println!("{data}");
-                    shown += 1;
-                }
-                data.clear();
-                kind.clear();
-                if count.is_some_and(|c| shown >= c) {
-                    return Ok(());
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
-/// `weft status`: one line per module and subscription, then refused files.
-pub async fn status(host: &str, token: Option<&str>, raw: bool) -> anyhow::Result<()> {
-    let url = format!("{}/v1/status", host.trim_end_matches('/'));
-    let resp = with_token(reqwest::Client::new().get(&url), token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        if let Some(e) = refusal(status, &body, token) {
-            return Err(e);
-        }
-        anyhow::bail!("weft answered {status}: {body}");
+/// The reason a host gave: a problem's `detail`, or the body as it is.
+pub fn reason(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["detail"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.trim().to_owned())
+}
+
+/// What to tell the user about a refused request; a refused token (401, 403)
+/// says what to do about the token.
+pub fn refusal(status: reqwest::StatusCode, body: &str, token: Option<&str>) -> anyhow::Error {
+    let reason = reason(body);
+    match (status.as_u16(), token) {
+        (401, None) => anyhow::anyhow!(
+            "the host wants a token: pass --token or set WEFT_TOKEN ({status}: {reason})"
+        ),
+        (401 | 403, _) => anyhow::anyhow!("the host refused the token: {reason} ({status})"),
+        _ => anyhow::anyhow!("weft answered {status}: {reason}"),
     }
-    let v: serde_json::Value =
-        serde_json::from_str(&body).with_context(|| format!("{url} did not answer JSON"))?;
-    if raw {
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
-    }
-    println!(
-        "store: {} engine, {} bytes on disk",
-        v["engine"].as_str().unwrap_or("?"),
-        v["disk_usage_bytes"]
-    );
-    println!(
-        "{:<14} {:<24} {:>10} {:>12} {:>12}  VERSION",
-        "KIND", "NAME", "DEPTH", "BYTES", "OLDEST"
-    );
-    let rows = |kind: &str, list: &serde_json::Value| {
-        for m in list.as_array().map(Vec::as_slice).unwrap_or_default() {
-            let age = m["oldest_age_ms"]
-                .as_u64()
-                .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
-                .unwrap_or_else(|| "-".into());
-            let version = m["version"]
-                .as_str()
-                .map(|v| v.get(..12).unwrap_or(v))
-                .unwrap_or("");
-            println!(
-                "{:<14} {:<24} {:>10} {:>12} {:>12}  {}",
-                kind,
-                m["name"].as_str().unwrap_or("?"),
-                m["queue_depth"].as_u64().unwrap_or(0),
-                m["queued_bytes"].as_u64().unwrap_or(0),
-                age,
-                version
-            );
-        }
-    };
-    rows("module", &v["modules"]);
-    rows("subscription", &v["subscriptions"]);
-    for r in v["refused"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        println!(
-            "refused: {} {}",
-            r["file"].as_str().unwrap_or("?"),
-            r["reason"].as_str().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_shows_the_problems_detail() {
+        let body = r#"{"type":"tag:weft,2026:problem/forbidden","title":"The token does not grant this","status":403,"detail":"token `ci` may not publish to `x`"}"#;
+        let e = refusal(reqwest::StatusCode::FORBIDDEN, body, Some("t")).to_string();
+        assert_eq!(
+            e,
+            "the host refused the token: token `ci` may not publish to `x` (403 Forbidden)"
         );
+        let e = refusal(reqwest::StatusCode::UNAUTHORIZED, body, None).to_string();
+        assert!(e.starts_with("the host wants a token: pass --token"), "{e}");
+        let e = refusal(reqwest::StatusCode::BAD_GATEWAY, "not json", None).to_string();
+        assert_eq!(e, "weft answered 502 Bad Gateway: not json");
     }
-    Ok(())
 }

@@ -1,4 +1,50 @@
-use clap::Parser as _;
+//! `weft`: the command line. `weft run` runs a host (the `weft-server` crate);
+//! the other commands talk to a running host over its HTTP API (`client`), or
+//! work offline on a module file (`check`, `test`, `new`).
+//!
+//! | module | what |
+//! |---|---|
+//! | `commands/` | one file per command: its arguments and what it does |
+//! | `client` | the HTTP API client the remote commands share (host, token, refusals) |
+//! | `offline` | what `check` and `test` share: a runtime without a host, progress |
+
+mod client;
+mod commands;
+mod offline;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "weft",
+    version,
+    about = "An edge host for event-driven integration"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a host: load the modules folder, accept events over HTTP, deliver them.
+    Run(commands::run::Args),
+    /// Publish one event (CloudEvents binary mode) to a running host.
+    Publish(commands::publish::Args),
+    /// Watch events on topics matching PATTERN live, without consuming them.
+    Tap(commands::tap::Args),
+    /// Show a running host's modules, subscriptions, queue depths and refused files.
+    Status(commands::status::Args),
+    /// The repair station: list, show, replay and purge error records.
+    Errors(commands::errors::Args),
+    /// Check that FILE.wasm is a valid weft module; show its world and imports.
+    Check(commands::check::Args),
+    /// Start a new module project from a template that builds and passes
+    /// `weft check` as it is.
+    New(commands::new::Args),
+    /// Run FILE.wasm on sample events offline and print what it emits.
+    Test(commands::test::Args),
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -9,7 +55,17 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match weft::cli::Cli::parse().execute().await {
+    let result = match Cli::parse().command {
+        Command::Run(a) => commands::run::run(a).await,
+        Command::Publish(a) => commands::publish::run(a).await,
+        Command::Tap(a) => commands::tap::run(a).await,
+        Command::Status(a) => commands::status::run(a).await,
+        Command::Errors(a) => commands::errors::run(a).await,
+        Command::Check(a) => commands::check::run(a).await,
+        Command::New(a) => commands::new::run(a),
+        Command::Test(a) => commands::test::run(a).await,
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("weft: {e:#}");

@@ -14,11 +14,14 @@ pub mod event;
 pub mod failure;
 pub mod handler;
 pub mod hub;
+pub mod name;
 pub mod quota;
 pub mod repair;
 pub mod retry;
 pub mod route;
+pub mod secrets;
 pub mod topic;
+pub mod units;
 pub mod worker;
 
 pub use event::Event;

@@ -30,26 +30,7 @@ pub struct Defaults {
     pub secrets: Secrets,
 }
 
-/// Secret values held by the host (its config's `[secrets]`), by name. Never
-/// printed: `Debug` shows the names only.
-#[derive(Clone, Default)]
-pub struct Secrets(Arc<BTreeMap<String, String>>);
-
-impl Secrets {
-    pub fn new(values: BTreeMap<String, String>) -> Self {
-        Self(Arc::new(values))
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
-    }
-}
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
-    }
-}
+pub use weft_core::secrets::Secrets;
 
 impl Default for Defaults {
     fn default() -> Self {

@@ -26,142 +26,28 @@
 //! Every swap, refusal, removal and rollback is logged and kept in the [`Board`]
 //! that `weft status` shows, with version hashes and timings.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+mod board;
+mod settle;
+mod watcher;
 
-use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use weft_core::{Control, Hub, Report, Subscription, Worker, short};
 use weft_runtime::{Defaults, Kind, Module, Runtime};
 
-use crate::connectors::Connector;
+pub use board::{Action, Board, Change, GapStatus, ModuleState, ModuleStatus, Refusal};
+pub use settle::SETTLE;
 
-/// How long a file must look unchanged before it is loaded.
-pub const SETTLE: Duration = Duration::from_millis(300);
+use crate::triggers::{self, Connector, HookRegistry};
+use settle::{Look, Settle};
+
 /// How often the folder is looked at without a wake-up from the watcher.
 const RESCAN: Duration = Duration::from_secs(2);
-/// Entries of history kept per module.
-const HISTORY: usize = 32;
-
-/// What `weft status` shows about modules: shared with the API.
-#[derive(Clone, Default)]
-pub struct Board(Arc<RwLock<BoardInner>>);
-
-#[derive(Default, Serialize)]
-struct BoardInner {
-    modules: BTreeMap<String, ModuleStatus>,
-    refused: BTreeMap<String, Refusal>,
-}
-
-#[derive(Clone, Serialize)]
-pub struct ModuleStatus {
-    pub name: String,
-    pub kind: &'static str,
-    /// `running`, `probation` (a new version proving itself) or `removed`.
-    pub state: &'static str,
-    pub version: String,
-    pub subscribe: Vec<String>,
-    pub publish: Vec<String>,
-    /// Swaps, refusals, rollbacks, removals, newest last.
-    pub history: Vec<Change>,
-    /// What a removed module's subscription did not collect once full.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gap: Option<GapStatus>,
-}
-
-#[derive(Clone, Serialize)]
-pub struct Change {
-    pub at: String,
-    /// `loaded`, `swapped`, `refused`, `rolled_back`, `proven`, `removed`, `restored`,
-    /// `stopped_collecting`.
-    pub action: &'static str,
-    pub version: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// Compile and validation time of the new version.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub compile_ms: Option<u64>,
-    /// From the files settling to the new version taking over.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub swap_ms: Option<u64>,
-}
-
-#[derive(Clone, Serialize)]
-pub struct GapStatus {
-    pub events: u64,
-    pub first: Option<String>,
-    pub last: Option<String>,
-    /// Since when nothing is collected at all (after `keep_removed`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_collecting_since: Option<String>,
-}
-
-#[derive(Clone, Serialize)]
-pub struct Refusal {
-    pub file: String,
-    pub reason: String,
-    pub at: String,
-}
-
-impl Board {
-    pub fn modules(&self) -> Vec<ModuleStatus> {
-        self.0
-            .read()
-            .map(|b| b.modules.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    pub fn refused(&self) -> Vec<Refusal> {
-        self.0
-            .read()
-            .map(|b| b.refused.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    fn with(&self, f: impl FnOnce(&mut BoardInner)) {
-        if let Ok(mut b) = self.0.write() {
-            f(&mut b);
-        }
-    }
-
-    fn refuse(&self, file: &Path, reason: &str) {
-        let file = file.display().to_string();
-        self.with(|b| {
-            b.refused.insert(
-                file.clone(),
-                Refusal {
-                    file,
-                    reason: reason.to_owned(),
-                    at: now(),
-                },
-            );
-        });
-    }
-
-    fn clear_refusal(&self, name: &str, dir: &Path) {
-        let wasm = dir.join(format!("{name}.wasm")).display().to_string();
-        let toml = dir.join(format!("{name}.toml")).display().to_string();
-        self.with(|b| {
-            b.refused.remove(&wasm);
-            b.refused.remove(&toml);
-        });
-    }
-
-    fn record(&self, name: &str, change: Change) {
-        self.with(|b| {
-            if let Some(m) = b.modules.get_mut(name) {
-                m.history.push(change);
-                let extra = m.history.len().saturating_sub(HISTORY);
-                m.history.drain(..extra);
-            }
-        });
-    }
-}
 
 /// How a host's modules are run.
 #[derive(Clone)]
@@ -172,9 +58,6 @@ pub struct Settings {
     /// How long a removed module's subscription keeps collecting.
     pub keep_removed: Duration,
 }
-
-/// A file pair's look: sizes and modification times of `.wasm` and `.toml`.
-type Look = (Option<(u64, SystemTime)>, Option<(u64, SystemTime)>);
 
 enum Handle {
     Worker(mpsc::UnboundedSender<Control>),
@@ -204,11 +87,11 @@ pub struct Supervisor {
     runtime: Runtime,
     settings: Settings,
     board: Board,
-    hooks: Arc<RwLock<HashMap<String, Arc<Connector>>>>,
+    hooks: HookRegistry,
     running: HashMap<String, Running>,
     removed: HashMap<String, Removed>,
-    /// Looks seen at the last scan, by module name, and since when.
-    seen: HashMap<String, (Look, Instant)>,
+    /// The folder's files as seen over time: what has settled.
+    settle: Settle,
     /// Looks refused: not tried again until the files change.
     refused: HashMap<String, Look>,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -238,7 +121,7 @@ impl Supervisor {
             hooks: Arc::default(),
             running: HashMap::new(),
             removed: HashMap::new(),
-            seen: HashMap::new(),
+            settle: Settle::default(),
             refused: HashMap::new(),
             tasks: JoinSet::new(),
             stopped,
@@ -247,10 +130,11 @@ impl Supervisor {
             pending: Vec::new(),
             launched: false,
         };
-        let names = sup.scan();
-        for (name, look) in names {
-            sup.seen.insert(name.clone(), (look, Instant::now()));
-            sup.take(&name, look, Instant::now()).await?;
+        let scanned = settle::scan(&sup.settings.dir);
+        let now = Instant::now();
+        sup.settle.seen_at_start(&scanned, now);
+        for (name, look) in scanned {
+            sup.take(&name, look, now).await?;
         }
         Ok(sup)
     }
@@ -259,7 +143,7 @@ impl Supervisor {
         self.board.clone()
     }
 
-    pub fn hooks(&self) -> Arc<RwLock<HashMap<String, Arc<Connector>>>> {
+    pub fn hooks(&self) -> HookRegistry {
         self.hooks.clone()
     }
 
@@ -279,7 +163,7 @@ impl Supervisor {
                 && let Handle::Ingress { conn, stop, tasks } = &mut r.handle
                 && tasks.is_empty()
             {
-                *tasks = start_triggers(conn, stop.subscribe(), &self.hooks);
+                *tasks = triggers::start(conn, stop.subscribe(), &self.hooks);
             }
         }
     }
@@ -288,7 +172,7 @@ impl Supervisor {
     /// when a worker or trigger fails for good (the store failed).
     pub async fn run(mut self) -> anyhow::Result<()> {
         let (wake_tx, mut wake) = mpsc::unbounded_channel::<()>();
-        let _watcher = watch_folder(&self.settings.dir, wake_tx);
+        let _watcher = watcher::watch(&self.settings.dir, wake_tx);
         let mut rescan = tokio::time::interval(RESCAN);
         let mut due: Option<tokio::time::Instant> = None;
         let mut stopped = self.stopped.clone();
@@ -346,78 +230,26 @@ impl Supervisor {
         }
     }
 
-    /// Names of the folder's modules and how their files look now.
-    fn scan(&self) -> BTreeMap<String, Look> {
-        let mut out: BTreeMap<String, Look> = BTreeMap::new();
-        let Ok(entries) = std::fs::read_dir(&self.settings.dir) else {
-            return out;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let ext = path.extension().and_then(|e| e.to_str());
-            if !matches!(ext, Some("wasm") | Some("toml")) {
-                continue;
-            }
-            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
-                continue;
-            };
-            // Writers stage files under hidden names before renaming them into place.
-            if name.starts_with('.') {
-                continue;
-            }
-            let look = std::fs::symlink_metadata(&path)
-                .ok()
-                .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
-            let e = out.entry(name.to_owned()).or_default();
-            if ext == Some("wasm") {
-                e.0 = look;
-            } else {
-                e.1 = look;
-            }
-        }
-        out
-    }
-
     /// Applies what changed in the folder. Returns whether something is still
     /// settling (look again soon).
     async fn reconcile(&mut self) -> anyhow::Result<bool> {
-        let now = Instant::now();
-        let scanned = self.scan();
-        let mut unsettled = false;
-        for (name, look) in &scanned {
-            let since = match self.seen.get(name) {
-                Some((seen, since)) if seen == look => *since,
-                _ => {
-                    self.seen.insert(name.clone(), (*look, now));
-                    unsettled = true;
-                    continue;
-                }
-            };
-            let current = self.running.get(name).map(|r| r.look);
-            if current == Some(*look) || self.refused.get(name) == Some(look) {
-                continue;
-            }
-            if look.0.is_none() {
-                continue; // no .wasm: a manifest alone is not a module (yet)
-            }
-            if now.duration_since(since) < SETTLE {
-                unsettled = true;
-                continue;
-            }
-            self.take(name, *look, since + SETTLE).await?;
+        let scanned = settle::scan(&self.settings.dir);
+        let (running, refused) = (&self.running, &self.refused);
+        let plan = self.settle.plan(
+            &scanned,
+            Instant::now(),
+            &|n| running.get(n).map(|r| r.look),
+            &|n| refused.get(n).copied(),
+            running.keys().cloned(),
+        );
+        for (name, look, settled) in plan.take {
+            self.take(&name, look, settled).await?;
         }
-        self.seen.retain(|n, _| scanned.contains_key(n));
-        let gone: Vec<String> = self
-            .running
-            .keys()
-            .filter(|n| scanned.get(*n).is_none_or(|l| l.0.is_none()))
-            .cloned()
-            .collect();
-        for name in gone {
+        for name in plan.gone {
             self.remove(&name).await?;
         }
         self.expire_removed();
-        Ok(unsettled)
+        Ok(plan.unsettled)
     }
 
     /// Loads `name` as its files are now, and adds it or swaps it in.
@@ -448,7 +280,7 @@ impl Supervisor {
                     self.board.record(
                         name,
                         change(
-                            "refused",
+                            Action::Refused,
                             &version,
                             None,
                             Some(reason),
@@ -488,7 +320,7 @@ impl Supervisor {
                 let conn = Connector::new(module.clone(), self.hub.clone());
                 let (stop, stop_rx) = watch::channel(false);
                 let tasks = if self.launched {
-                    start_triggers(&conn, stop_rx, &self.hooks)
+                    triggers::start(&conn, stop_rx, &self.hooks)
                 } else {
                     Vec::new()
                 };
@@ -514,15 +346,15 @@ impl Supervisor {
         let m = &module.manifest;
         tracing::info!(module = %name, kind = kind_name(module.kind), version = %short(&module.version), subscribe = ?patterns(&m.subscribe), triggers = ?m.ingress, compile_ms, "module loaded");
         let action = if restored.is_some() {
-            "restored"
+            Action::Restored
         } else {
-            "loaded"
+            Action::Loaded
         };
         let gap = gap.map(|g| gap_status(&g, restored.as_ref()));
         let entry = ModuleStatus {
             name: name.to_owned(),
             kind: kind_name(module.kind),
-            state: "running",
+            state: ModuleState::Running,
             version: module.version.clone(),
             subscribe: patterns(&m.subscribe),
             publish: patterns(&m.publish),
@@ -594,8 +426,8 @@ impl Supervisor {
                 }
                 let next = Connector::new(module.clone(), self.hub.clone());
                 let (next_stop, stop_rx) = watch::channel(false);
-                self.hooks.write().map(|mut h| h.remove(name)).ok();
-                *tasks = start_triggers(&next, stop_rx, &self.hooks);
+                triggers::unroute(&self.hooks, name);
+                *tasks = triggers::start(&next, stop_rx, &self.hooks);
                 *conn = next;
                 *stop = next_stop;
             }
@@ -603,9 +435,9 @@ impl Supervisor {
         let swap_ms = settled.elapsed().as_millis() as u64;
         tracing::info!(module = %name, from = %short(&from), to = %short(&module.version), compile_ms, swap_ms, "module swapped");
         let state = if r.previous.is_some() {
-            "probation"
+            ModuleState::Probation
         } else {
-            "running"
+            ModuleState::Running
         };
         let m = &module.manifest;
         let (version, subscribe, publish) = (
@@ -624,7 +456,7 @@ impl Supervisor {
         self.board.record(
             name,
             change(
-                "swapped",
+                Action::Swapped,
                 &module.version,
                 Some(from),
                 None,
@@ -655,13 +487,13 @@ impl Supervisor {
         tracing::warn!(module = %name, version = %short(&version), keep = ?self.settings.keep_removed, "module removed; its subscription keeps collecting");
         self.board.with(|b| {
             if let Some(m) = b.modules.get_mut(name) {
-                m.state = "removed";
+                m.state = ModuleState::Removed;
             }
         });
         self.board.record(
             name,
             change(
-                "removed",
+                Action::Removed,
                 &version,
                 None,
                 Some(format!(
@@ -684,7 +516,7 @@ impl Supervisor {
                 let _ = control.send(Control::Stop);
             }
             Handle::Ingress { stop, tasks, .. } => {
-                self.hooks.write().map(|mut h| h.remove(name)).ok();
+                triggers::unroute(&self.hooks, name);
                 let _ = stop.send(true);
                 for t in tasks {
                     if let Ok(Err(e)) = t.await {
@@ -725,7 +557,7 @@ impl Supervisor {
                 .unwrap_or_default();
             self.board.record(
                 name,
-                change("stopped_collecting", &version, None, None, None, None),
+                change(Action::StoppedCollecting, &version, None, None, None, None),
             );
         }
     }
@@ -748,7 +580,7 @@ impl Supervisor {
                 self.board.with(|b| {
                     if let Some(m) = b.modules.get_mut(&module) {
                         m.version = to.clone();
-                        m.state = "running";
+                        m.state = ModuleState::Running;
                     }
                 });
                 let file = self.settings.dir.join(format!("{module}.wasm"));
@@ -758,7 +590,14 @@ impl Supervisor {
                 );
                 self.board.record(
                     &module,
-                    change("rolled_back", &to, Some(from), Some(reason), None, None),
+                    change(
+                        Action::RolledBack,
+                        &to,
+                        Some(from),
+                        Some(reason),
+                        None,
+                        None,
+                    ),
                 );
             }
             Report::Proven { module, version } => {
@@ -767,11 +606,13 @@ impl Supervisor {
                 }
                 self.board.with(|b| {
                     if let Some(m) = b.modules.get_mut(&module) {
-                        m.state = "running";
+                        m.state = ModuleState::Running;
                     }
                 });
-                self.board
-                    .record(&module, change("proven", &version, None, None, None, None));
+                self.board.record(
+                    &module,
+                    change(Action::Proven, &version, None, None, None, None),
+                );
             }
         }
     }
@@ -797,60 +638,8 @@ fn handlers(module: &Arc<Module>) -> Vec<Box<dyn weft_core::Handler>> {
         .collect()
 }
 
-/// Starts an ingress connector's triggers; its webhook route goes live too.
-fn start_triggers(
-    conn: &Arc<Connector>,
-    stop: watch::Receiver<bool>,
-    hooks: &RwLock<HashMap<String, Arc<Connector>>>,
-) -> Vec<tokio::task::JoinHandle<anyhow::Result<()>>> {
-    let mut tasks = Vec::new();
-    let Some(t) = conn.module.manifest.ingress.clone() else {
-        return tasks;
-    };
-    if let Some(every) = t.interval {
-        tasks.push(tokio::spawn(crate::connectors::run_timer(
-            conn.clone(),
-            every,
-            stop.clone(),
-        )));
-    }
-    if let Some(dir) = t.watch {
-        tasks.push(tokio::spawn(crate::connectors::run_watch(
-            conn.clone(),
-            dir,
-            stop.clone(),
-        )));
-    }
-    if t.route
-        && let Ok(mut h) = hooks.write()
-    {
-        h.insert(conn.name().to_owned(), conn.clone());
-    }
-    tasks
-}
-
-/// Wakes the supervisor on any change in the folder. Without a watcher (inotify
-/// limits, an unsupported filesystem) the periodic rescan still finds changes.
-fn watch_folder(dir: &Path, wake: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher as _;
-    let mut watcher = match notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
-        let _ = wake.send(());
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the modules folder; rescanning every 2s instead");
-            return None;
-        }
-    };
-    if let Err(e) = watcher.watch(dir, notify::RecursiveMode::NonRecursive) {
-        tracing::warn!(folder = %dir.display(), error = %e, "cannot watch the modules folder; rescanning every 2s instead");
-        return None;
-    }
-    Some(watcher)
-}
-
 fn change(
-    action: &'static str,
+    action: Action,
     version: &str,
     from: Option<String>,
     detail: Option<String>,

@@ -1,116 +1,28 @@
-//! Durable subscriptions for consumers that are not modules.
+//! `/v1/subscriptions`: outside consumers' durable subscriptions over HTTP.
 //!
-//! A subscription is a named queue with topic patterns: it collects every matching
-//! event from the moment it exists, whether its consumer is connected or not, and
-//! gives them out in order. Consumers read by HTTP pull (`GET .../events`, then
-//! `POST .../ack?upto=SEQ`) or as server-sent events (`GET .../stream`), which
-//! resume after the `Last-Event-ID` the client sends on reconnecting: that id
-//! acknowledges everything up to it. Delivery is at least once; the event's `id`
-//! lets a consumer deduplicate.
-//!
-//! Subscriptions come from the host config (`[subscriptions.NAME]`) or are created
-//! over the API (`PUT /v1/subscriptions/NAME`); the latter are kept in
-//! `DATA/subscriptions.json`, written atomically, so they survive restarts.
+//! Consumers read by pull (`GET .../events`, then `POST .../ack?upto=SEQ`) or as
+//! server-sent events (`GET .../stream`), which resume after the `Last-Event-ID`
+//! the client sends on reconnecting: that id acknowledges everything up to it.
+//! Delivery is at least once; the event's `id` lets a consumer deduplicate.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
-use weft_core::{Patterns, Quota, cloudevents};
+use weft_core::cloudevents;
+use weft_core::name::{QueueOwner, queue_of_subscription};
 use weft_store::{Completion, QueueId, Store};
 
-use crate::api::{AppState, hundred, problem};
+use super::AppState;
 use crate::auth::Access;
-
-/// The queue of subscription `name`; apart from module queues by a prefix.
-pub fn subscription_queue(name: &str) -> String {
-    format!("{}{name}", weft_core::repair::SUBSCRIPTION_PREFIX)
-}
-
-/// A subscription created over the API, as kept on disk.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Definition {
-    pub subscribe: Vec<String>,
-    #[serde(default)]
-    pub max_queue_events: Option<u64>,
-    #[serde(default)]
-    pub max_queue_bytes: Option<u64>,
-}
-
-impl Definition {
-    pub fn patterns(&self) -> Result<Patterns, String> {
-        let p = Patterns::parse(&self.subscribe).map_err(|e| e.to_string())?;
-        if p.is_empty() {
-            return Err("`subscribe` is empty: give at least one topic pattern".into());
-        }
-        Ok(p)
-    }
-
-    pub fn quota(&self) -> Quota {
-        let mut q = Quota::default();
-        q.max_events = self.max_queue_events.unwrap_or(q.max_events);
-        q.max_bytes = self.max_queue_bytes.unwrap_or(q.max_bytes);
-        q
-    }
-}
-
-/// The subscriptions created over the API, and the names the config owns.
-pub struct Registry {
-    path: PathBuf,
-    configured: Vec<String>,
-    api: tokio::sync::Mutex<BTreeMap<String, Definition>>,
-}
-
-impl Registry {
-    pub fn load(path: PathBuf, configured: Vec<String>) -> anyhow::Result<Self> {
-        let api = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is damaged: fix or remove it", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-        Ok(Self {
-            path,
-            configured,
-            api: tokio::sync::Mutex::new(api),
-        })
-    }
-
-    pub async fn definitions(&self) -> BTreeMap<String, Definition> {
-        self.api.lock().await.clone()
-    }
-
-    fn save(&self, defs: &BTreeMap<String, Definition>) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(defs).unwrap_or_default();
-        let file = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut &file, &bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    }
-}
-
-pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
+use crate::problem::{Kind, problem};
+use crate::subscriptions::Definition;
 
 pub async fn list(State(app): State<AppState>) -> Response {
     let store = app.hub.store();
@@ -118,14 +30,14 @@ pub async fn list(State(app): State<AppState>) -> Response {
     let subs: Vec<_> = routes
         .iter()
         .filter_map(|r| {
-            let name = r
-                .name
-                .strip_prefix(weft_core::repair::SUBSCRIPTION_PREFIX)?;
+            let QueueOwner::Subscription(name) = QueueOwner::parse(&r.name) else {
+                return None;
+            };
             Some(json!({
                 "name": name,
                 "subscribe": r.patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                 "queue_depth": store.depth(r.queue),
-                "configured": app.subscriptions.configured.iter().any(|c| c == name),
+                "configured": app.subscriptions.configured.contains(&name),
             }))
         })
         .collect();
@@ -138,39 +50,36 @@ pub async fn put(
     Path(name): Path<String>,
     Json(def): Json<Definition>,
 ) -> Response {
-    if !valid_name(&name) {
+    if !weft_core::name::valid(&name) {
         return problem(
-            StatusCode::BAD_REQUEST,
+            Kind::InvalidRequest,
             format!("`{name}` is not a subscription name: 1 to 64 letters, digits, `-`, `_`"),
         );
     }
     if app.subscriptions.configured.contains(&name) {
         return problem(
-            StatusCode::CONFLICT,
+            Kind::Conflict,
             format!("subscription `{name}` is defined in the host config; change it there"),
         );
     }
     let patterns = match def.patterns() {
         Ok(p) => p,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+        Err(e) => return problem(Kind::InvalidRequest, e),
     };
     let mut defs = app.subscriptions.api.lock().await;
     let created = !defs.contains_key(&name);
     let mut next = defs.clone();
     next.insert(name.clone(), def.clone());
     if let Err(e) = app.subscriptions.save(&next) {
-        return problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot save the subscription: {e}"),
-        );
+        return problem(Kind::Internal, format!("cannot save the subscription: {e}"));
     }
     *defs = next;
     if let Err(e) = app
         .hub
-        .subscribe(&subscription_queue(&name), patterns, def.quota())
+        .subscribe(&queue_of_subscription(&name), patterns, def.quota())
         .await
     {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        return problem(Kind::Unavailable, e.to_string());
     }
     let status = if created {
         StatusCode::CREATED
@@ -188,26 +97,23 @@ pub async fn put(
 pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Response {
     if app.subscriptions.configured.contains(&name) {
         return problem(
-            StatusCode::CONFLICT,
+            Kind::Conflict,
             format!("subscription `{name}` is defined in the host config; remove it there"),
         );
     }
     let mut defs = app.subscriptions.api.lock().await;
     if !defs.contains_key(&name) {
-        return problem(StatusCode::NOT_FOUND, format!("no subscription `{name}`"));
+        return problem(Kind::NotFound, format!("no subscription `{name}`"));
     }
     let mut next = defs.clone();
     next.remove(&name);
     if let Err(e) = app.subscriptions.save(&next) {
-        return problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot save: {e}"),
-        );
+        return problem(Kind::Internal, format!("cannot save: {e}"));
     }
     *defs = next;
-    app.hub.unsubscribe(&subscription_queue(&name));
+    app.hub.unsubscribe(&queue_of_subscription(&name));
     let store = app.hub.store();
-    let dropped = match store.queue_id(&subscription_queue(&name)) {
+    let dropped = match store.queue_id(&queue_of_subscription(&name)) {
         Some(q) => ack_upto(store, q, u64::MAX).await.unwrap_or(0),
         None => 0,
     };
@@ -217,7 +123,7 @@ pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Re
 /// The queue of subscription `name`, if `access` may read it: admins, and tokens
 /// whose tap grants cover the subscription's patterns (see `auth`).
 fn queue_of(app: &AppState, access: &Access, name: &str) -> Result<QueueId, Box<Response>> {
-    let queue = subscription_queue(name);
+    let queue = queue_of_subscription(name);
     let routes = app.hub.routes();
     let route = routes.iter().find(|r| r.name == queue);
     access
@@ -227,7 +133,7 @@ fn queue_of(app: &AppState, access: &Access, name: &str) -> Result<QueueId, Box<
     match app.hub.store().queue_id(&queue) {
         Some(q) if routed => Ok(q),
         _ => Err(Box::new(problem(
-            StatusCode::NOT_FOUND,
+            Kind::NotFound,
             format!(
                 "no subscription `{name}`: create it with PUT /v1/subscriptions/{name} or under [subscriptions] in the host config"
             ),
@@ -259,7 +165,7 @@ pub async fn pull(
                 .collect();
             Json(json!({ "subscription": name, "events": events })).into_response()
         }
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => problem(Kind::Internal, e.to_string()),
     }
 }
 
@@ -287,7 +193,7 @@ pub async fn ack(
     };
     match ack_upto(app.hub.store(), queue, q.upto).await {
         Ok(n) => Json(json!({ "acknowledged": n })).into_response(),
-        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => problem(Kind::Unavailable, e.to_string()),
     }
 }
 
@@ -336,12 +242,12 @@ pub async fn stream(
     if let Some(last) = last {
         let Ok(n) = last.parse::<u64>() else {
             return problem(
-                StatusCode::BAD_REQUEST,
+                Kind::InvalidRequest,
                 format!("Last-Event-ID `{last}` is not a sequence number this host sent"),
             );
         };
         if let Err(e) = ack_upto(app.hub.store(), queue, n).await {
-            return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            return problem(Kind::Unavailable, e.to_string());
         }
         cursor = Some(n);
     }
@@ -379,4 +285,8 @@ pub async fn stream(
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+fn hundred() -> usize {
+    100
 }

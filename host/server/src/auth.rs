@@ -26,20 +26,21 @@
 //! was. Logs name the token (`name`), never its value.
 //!
 //! With no token configured the API is open, and the host agrees to listen only on a
-//! loopback address ([`check_listen`]).
+//! loopback address ([`check_listen`], called by `run` itself, so no caller of the
+//! host can skip it).
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest as _, Sha256};
 use weft_core::{Pattern, Patterns, Topic};
 
-use crate::api::problem;
+use crate::problem::{Kind, Problem};
 
 /// One client token and what it may do. `Debug` shows the name and the grants, never
 /// the token or its digest.
@@ -144,7 +145,7 @@ pub struct Forbidden(String);
 
 impl IntoResponse for Forbidden {
     fn into_response(self) -> Response {
-        problem(StatusCode::FORBIDDEN, self.0)
+        Problem::new(Kind::Forbidden, self.0).into_response()
     }
 }
 
@@ -319,17 +320,13 @@ fn bearer(headers: &HeaderMap) -> Result<&str, &'static str> {
 }
 
 fn unauthorized(message: &str, invalid: bool) -> Response {
-    let mut r = problem(StatusCode::UNAUTHORIZED, message);
-    let challenge = if invalid {
+    let mut p = Problem::new(Kind::Unauthorized, message);
+    p.challenge = Some(if invalid {
         "Bearer realm=\"weft\", error=\"invalid_token\""
     } else {
         "Bearer realm=\"weft\""
-    };
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(challenge),
-    );
-    r
+    });
+    p.into_response()
 }
 
 /// A host without tokens serves anyone who can reach it, so it may listen only on a

@@ -10,7 +10,6 @@
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -19,8 +18,9 @@ use weft_core::Pattern;
 use weft_core::failure::Status;
 use weft_core::repair::{self, Edit, ReplayTo, Selection};
 
-use crate::api::{AppState, problem};
+use super::AppState;
 use crate::auth::Access;
+use crate::problem::{Kind, problem};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -102,11 +102,11 @@ impl SelectionParams {
 pub async fn list(State(app): State<AppState>, Query(q): Query<SelectionParams>) -> Response {
     let sel = match q.selection() {
         Ok(s) => s,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+        Err(e) => return problem(Kind::InvalidRequest, e),
     };
     match repair::find(app.hub.store(), &sel, q.limit.unwrap_or(1000)) {
         Ok(found) => Json(json!({ "errors": found })).into_response(),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => problem(Kind::Internal, e.to_string()),
     }
 }
 
@@ -117,7 +117,7 @@ pub async fn list_module(
 ) -> Response {
     if state.hub.store().queue_id(&module).is_none() {
         return problem(
-            StatusCode::NOT_FOUND,
+            Kind::NotFound,
             format!("no module `{module}` has run on this host"),
         );
     }
@@ -137,10 +137,10 @@ pub async fn show(
     match repair::find(app.hub.store(), &sel, 1) {
         Ok(mut found) if !found.is_empty() => Json(found.remove(0)).into_response(),
         Ok(_) => problem(
-            StatusCode::NOT_FOUND,
+            Kind::NotFound,
             format!("no error record {seq} for module `{module}`"),
         ),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => problem(Kind::Internal, e.to_string()),
     }
 }
 
@@ -151,20 +151,20 @@ pub async fn replay(
 ) -> Response {
     if body.is_empty() && !body.all {
         return problem(
-            StatusCode::BAD_REQUEST,
+            Kind::InvalidRequest,
             "say which records to replay (module, seq, topic, reason, since, until) or set \"all\": true",
         );
     }
     let sel = match body.selection() {
         Ok(s) => s,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+        Err(e) => return problem(Kind::InvalidRequest, e),
     };
     let to = match body.to.as_deref() {
         None | Some("module") => ReplayTo::Module,
         Some("topic") => ReplayTo::Topic,
         Some(other) => {
             return problem(
-                StatusCode::BAD_REQUEST,
+                Kind::InvalidRequest,
                 format!("`to` is module or topic, not `{other}`"),
             );
         }
@@ -172,7 +172,7 @@ pub async fn replay(
     let data = match (&body.data, &body.data_base64) {
         (Some(_), Some(_)) => {
             return problem(
-                StatusCode::BAD_REQUEST,
+                Kind::InvalidRequest,
                 "give `data` or `data_base64`, not both",
             );
         }
@@ -184,7 +184,7 @@ pub async fn replay(
             Ok(d) => Some(d),
             Err(e) => {
                 return problem(
-                    StatusCode::BAD_REQUEST,
+                    Kind::InvalidRequest,
                     format!("`data_base64` is not base64: {e}"),
                 );
             }
@@ -200,8 +200,8 @@ pub async fn replay(
     }
     match repair::replay(&app.hub, &sel, to, &edit, app.max_replays).await {
         Ok(report) => Json(report).into_response(),
-        Err(repair::RepairError::BadEdit(e)) => problem(StatusCode::BAD_REQUEST, e),
-        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(repair::RepairError::BadEdit(e)) => problem(Kind::InvalidRequest, e),
+        Err(e) => problem(Kind::Unavailable, e.to_string()),
     }
 }
 
@@ -216,11 +216,11 @@ async fn replay_granted(app: &AppState, access: &Access, sel: &Selection, edit: 
     };
     let found = match repair::find(app.hub.store(), &sel, 100_000) {
         Ok(f) => f,
-        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return problem(Kind::Internal, e.to_string()),
     };
     let new_topic = edit.set.iter().find(|(k, _)| k == "topic").map(|(_, v)| v);
     if let Some(Err(e)) = new_topic.map(|t| weft_core::Topic::parse(t)) {
-        return problem(StatusCode::BAD_REQUEST, format!("the edit is invalid: {e}"));
+        return problem(Kind::InvalidRequest, format!("the edit is invalid: {e}"));
     }
     for f in &found {
         let topic = new_topic.unwrap_or(&f.record.topic);
@@ -240,8 +240,8 @@ async fn replay_granted(app: &AppState, access: &Access, sel: &Selection, edit: 
                 report.replayed.extend(r.replayed);
                 report.refused.extend(r.refused);
             }
-            Err(repair::RepairError::BadEdit(e)) => return problem(StatusCode::BAD_REQUEST, e),
-            Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            Err(repair::RepairError::BadEdit(e)) => return problem(Kind::InvalidRequest, e),
+            Err(e) => return problem(Kind::Unavailable, e.to_string()),
         }
     }
     Json(report).into_response()
@@ -250,25 +250,25 @@ async fn replay_granted(app: &AppState, access: &Access, sel: &Selection, edit: 
 pub async fn purge(State(app): State<AppState>, Json(body): Json<SelectionParams>) -> Response {
     if body.is_empty() && !body.all {
         return problem(
-            StatusCode::BAD_REQUEST,
+            Kind::InvalidRequest,
             "say which records to purge (module, seq, topic, reason, since, until) or set \"all\": true",
         );
     }
     let sel = match body.selection() {
         Ok(s) => s,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+        Err(e) => return problem(Kind::InvalidRequest, e),
     };
     if !body.confirm {
         let n = repair::find(app.hub.store(), &sel, usize::MAX)
             .map(|f| f.len())
             .unwrap_or(0);
         return problem(
-            StatusCode::BAD_REQUEST,
+            Kind::InvalidRequest,
             format!("this would purge {n} records for good: send it again with \"confirm\": true"),
         );
     }
     match repair::purge(&app.hub, &sel).await {
         Ok(n) => Json(json!({ "purged": n })).into_response(),
-        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => problem(Kind::Unavailable, e.to_string()),
     }
 }

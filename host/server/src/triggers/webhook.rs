@@ -9,7 +9,6 @@
 //! 429/507/503 instead, and retries.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -19,20 +18,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use weft_runtime::HookRequest;
 
-use crate::api::problem;
-use crate::connectors::{CommitError, Connector};
+use super::{CommitError, HookRegistry};
+use crate::problem::{Kind, Problem, problem};
 
 #[derive(Clone)]
 struct Hooks {
     /// Swapped by the supervisor as connectors come, go and change version.
-    connectors: Arc<RwLock<HashMap<String, Arc<Connector>>>>,
+    connectors: HookRegistry,
     max_body: usize,
     fatal: tokio::sync::mpsc::Sender<String>,
 }
 
 /// The webhook routes of `connectors` (those whose manifest says `route = true`).
 pub fn router(
-    connectors: Arc<RwLock<HashMap<String, Arc<Connector>>>>,
+    connectors: HookRegistry,
     max_body: usize,
     fatal: tokio::sync::mpsc::Sender<String>,
 ) -> Router {
@@ -60,7 +59,7 @@ async fn hook(
         .and_then(|c| c.get(&name).cloned());
     let Some(conn) = conn else {
         return problem(
-            StatusCode::NOT_FOUND,
+            Kind::NotFound,
             format!(
                 "no webhook route named `{name}`: no ingress connector of that name has `route = true`"
             ),
@@ -71,7 +70,7 @@ async fn hook(
         Ok(b) => b,
         Err(_) => {
             return problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
+                Kind::PayloadTooLarge,
                 format!("the body is over the limit of {} bytes", hooks.max_body),
             );
         }
@@ -97,14 +96,14 @@ async fn hook(
         Err(e) => {
             tracing::error!(module = %name, error = %e, "webhook call failed");
             return problem(
-                StatusCode::BAD_GATEWAY,
+                Kind::ConnectorFailed,
                 format!("connector `{name}` failed on this request: {e}"),
             );
         }
     };
     let Ok(status) = StatusCode::from_u16(reply.status) else {
         return problem(
-            StatusCode::BAD_GATEWAY,
+            Kind::ConnectorFailed,
             format!(
                 "connector `{name}` answered with an invalid status {}",
                 reply.status
@@ -118,13 +117,16 @@ async fn hook(
             Err(CommitError::Refused(reason)) => {
                 tracing::error!(module = %name, %reason, "webhook events refused; nothing published");
                 return problem(
-                    StatusCode::BAD_GATEWAY,
+                    Kind::ConnectorFailed,
                     format!("connector `{name}` produced events the host refuses: {reason}"),
                 );
             }
             Err(CommitError::Publish(e)) => {
                 tracing::warn!(module = %name, error = %e, "webhook events not stored");
-                return crate::api::refused(&hooks.fatal, e);
+                if let weft_core::PublishError::Store(s @ weft_store::Error::Failed(_)) = &e {
+                    let _ = hooks.fatal.try_send(s.to_string());
+                }
+                return Problem::from_publish(&e).into_response();
             }
         }
     }

@@ -5,7 +5,7 @@
 //! `guests/sdk` is not published) and carries its own copy of the contract in
 //! `wit/weft.wit`. That copy is the one this binary was built with, embedded
 //! below from `wit/weft.wit`, so a project always matches the host that made it;
-//! the templates themselves hold no WIT (`host/cli/templates/KIND/`).
+//! the templates themselves hold no WIT (`guests/templates/KIND/`).
 //!
 //! Templates are embedded with `include_str!` and their placeholders replaced:
 //! `{{name}}` by the module name, `{{crate_name}}` by the name cargo gives the
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 /// The contract, as this host speaks it.
-const WIT: &str = include_str!("../../../wit/weft.wit");
+const WIT: &str = include_str!("../../../../wit/weft.wit");
 
 /// What kind of module to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,23 +42,43 @@ macro_rules! templates {
         &[
             (
                 "Cargo.toml",
-                include_str!(concat!("../templates/", $kind, "/Cargo.toml")),
+                include_str!(concat!(
+                    "../../../../guests/templates/",
+                    $kind,
+                    "/Cargo.toml"
+                )),
             ),
             (
                 "src/lib.rs",
-                include_str!(concat!("../templates/", $kind, "/src/lib.rs")),
+                include_str!(concat!(
+                    "../../../../guests/templates/",
+                    $kind,
+                    "/src/lib.rs"
+                )),
             ),
             (
                 "NAME.toml",
-                include_str!(concat!("../templates/", $kind, "/NAME.toml")),
+                include_str!(concat!(
+                    "../../../../guests/templates/",
+                    $kind,
+                    "/NAME.toml"
+                )),
             ),
             (
                 "README.md",
-                include_str!(concat!("../templates/", $kind, "/README.md")),
+                include_str!(concat!(
+                    "../../../../guests/templates/",
+                    $kind,
+                    "/README.md"
+                )),
             ),
             (
                 ".gitignore",
-                include_str!(concat!("../templates/", $kind, "/.gitignore")),
+                include_str!(concat!(
+                    "../../../../guests/templates/",
+                    $kind,
+                    "/.gitignore"
+                )),
             ),
         ]
     };
@@ -73,50 +93,118 @@ impl Kind {
             Kind::PythonProcessor => &[
                 (
                     "app.py",
-                    include_str!("../templates/python-processor/app.py"),
+                    include_str!("../../../../guests/templates/python-processor/app.py"),
                 ),
                 (
                     "build.sh",
-                    include_str!("../templates/python-processor/build.sh"),
+                    include_str!("../../../../guests/templates/python-processor/build.sh"),
                 ),
                 (
                     "NAME.toml",
-                    include_str!("../templates/python-processor/NAME.toml"),
+                    include_str!("../../../../guests/templates/python-processor/NAME.toml"),
                 ),
                 (
                     "README.md",
-                    include_str!("../templates/python-processor/README.md"),
+                    include_str!("../../../../guests/templates/python-processor/README.md"),
                 ),
                 (
                     ".gitignore",
-                    include_str!("../templates/python-processor/.gitignore"),
+                    include_str!("../../../../guests/templates/python-processor/.gitignore"),
                 ),
             ],
             Kind::JsProcessor => &[
-                ("app.js", include_str!("../templates/js-processor/app.js")),
+                (
+                    "app.js",
+                    include_str!("../../../../guests/templates/js-processor/app.js"),
+                ),
                 (
                     "build.sh",
-                    include_str!("../templates/js-processor/build.sh"),
+                    include_str!("../../../../guests/templates/js-processor/build.sh"),
                 ),
                 (
                     "package.json",
-                    include_str!("../templates/js-processor/package.json"),
+                    include_str!("../../../../guests/templates/js-processor/package.json"),
                 ),
                 (
                     "NAME.toml",
-                    include_str!("../templates/js-processor/NAME.toml"),
+                    include_str!("../../../../guests/templates/js-processor/NAME.toml"),
                 ),
                 (
                     "README.md",
-                    include_str!("../templates/js-processor/README.md"),
+                    include_str!("../../../../guests/templates/js-processor/README.md"),
                 ),
                 (
                     ".gitignore",
-                    include_str!("../templates/js-processor/.gitignore"),
+                    include_str!("../../../../guests/templates/js-processor/.gitignore"),
                 ),
             ],
         }
     }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    kind: NewKind,
+    /// The module name (also the crate name): lowercase letters, digits, `-`.
+    name: String,
+    /// Where to create the project folder NAME.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// The guest language; Python and JavaScript have processor templates.
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: Lang,
+}
+
+/// The languages `weft new` has templates for.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+/// The kinds of module `weft new` starts, one per world of the WIT contract.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum NewKind {
+    Processor,
+    Ingress,
+    Egress,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let kind = match (a.lang, a.kind) {
+        (Lang::Rust, NewKind::Processor) => Kind::Processor,
+        (Lang::Rust, NewKind::Ingress) => Kind::Ingress,
+        (Lang::Rust, NewKind::Egress) => Kind::Egress,
+        (Lang::Python, NewKind::Processor) => Kind::PythonProcessor,
+        (Lang::Js, NewKind::Processor) => Kind::JsProcessor,
+        (_, _) => bail!(
+            "Python and JavaScript templates exist for processors only; \
+             start a connector in Rust (--lang rust), or see guests/js/http-post \
+             for a JavaScript egress connector"
+        ),
+    };
+    let name = &a.name;
+    let project = scaffold(kind, name, &a.dir)?;
+    println!("created {}", project.display());
+    match a.lang {
+        Lang::Rust => {
+            println!(
+                "  build:  cd {} && cargo build --release --target wasm32-wasip2",
+                project.display()
+            );
+            println!(
+                "  check:  weft check target/wasm32-wasip2/release/{}.wasm",
+                name.replace('-', "_")
+            );
+        }
+        Lang::Python | Lang::Js => {
+            println!("  build:  cd {} && ./build.sh", project.display());
+            println!("  check:  weft check {name}.wasm");
+        }
+    }
+    println!("  deploy: copy {name}.wasm and {name}.toml into the modules folder");
+    Ok(())
 }
 
 /// Writes a new project for a module `name` of `kind` into the folder

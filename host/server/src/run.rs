@@ -1,7 +1,6 @@
-//! `weft run`: the wiring of a whole host, in order.
+//! `run`: the wiring of a whole host, in order.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,71 +10,50 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use weft_core::{Hub, cloudevents};
 use weft_runtime::Runtime;
-use weft_store::{Store, StoreConfig};
+use weft_store::Store;
 
 use crate::api::{self, AppState};
+use crate::auth::{Auth, check_listen};
 use crate::config::HostConfig;
+use crate::subscriptions::Registry;
 use crate::supervisor::{self, Supervisor};
-
-/// Where a host keeps and finds things.
-#[derive(Debug, Clone)]
-pub struct Paths {
-    pub modules: PathBuf,
-    pub data: PathBuf,
-    /// The compile cache; `None` puts it under the data folder.
-    pub cache: Option<PathBuf>,
-}
 
 /// Runs a host on `listener` until `shutdown` resolves, then stops intake,
 /// finishes the batches in flight, flushes the store and returns.
+///
+/// Refuses to start when the config has no API tokens and `listener` is not on a
+/// loopback address: an open API must not be reachable from the network, whoever
+/// calls this.
 pub async fn run(
-    paths: Paths,
     config: HostConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listener's address")?;
+    check_listen(addr, &config.tokens)?;
+    let paths = config.paths.clone();
+
     // 1. The store: open it, or refuse to start.
-    let mut store_config = StoreConfig::new(paths.data.join("weft.redb"));
-    store_config.dedup_window = config.dedup_window;
-    store_config.max_batch = config.commit_max_events;
-    store_config.max_delay = config.commit_max_delay;
-    store_config.durable = config.durable;
-    store_config.sync_interval = config.sync_interval;
-    store_config.engine = config.engine;
-    store_config.cache_bytes = usize::try_from(config.store_cache).unwrap_or(usize::MAX);
-    if !config.durable {
-        tracing::warn!(interval = ?config.sync_interval, "durability is `interval`: a crash may lose events acknowledged within the last interval");
+    if !config.store.durable {
+        tracing::warn!(interval = ?config.store.sync_interval, "durability is `interval`: a crash may lose events acknowledged within the last interval");
     }
-    let store = Store::open(store_config)
+    let store = Store::open(config.store.clone())
         .with_context(|| format!("cannot open the store in {}", paths.data.display()))?;
     let hub = Hub::with_disk_quota(store.clone(), config.disk);
 
-    // 2. Serve probes at once; readiness waits for the modules.
+    // 2. The runtime, and the folder an operator drops modules into.
     let ready = Arc::new(AtomicBool::new(false));
-    let runtime = Runtime::with_config(
-        paths
-            .cache
-            .clone()
-            .unwrap_or_else(|| paths.data.join("cache")),
-        config.runtime.clone(),
-    )?
-    .with_state(Arc::new(store.clone()));
-    // An operator drops modules into this folder; have it ready.
+    let runtime = Runtime::with_config(paths.cache(), config.modules.runtime.clone())?
+        .with_state(Arc::new(store.clone()));
     std::fs::create_dir_all(&paths.modules).with_context(|| {
         format!(
             "cannot create the modules folder {}",
             paths.modules.display()
         )
     })?;
-    let modules_dir = paths.modules.clone();
-    let mut defaults = config.modules.clone();
-    defaults.secrets = weft_runtime::Secrets::new(
-        config
-            .secrets
-            .names()
-            .filter_map(|n| Some((n.to_owned(), config.secrets.get(n)?.to_owned())))
-            .collect(),
-    );
+
     // 3. The modules, as the folder holds them now; the supervisor keeps it so.
     // Workers start only once every route exists (step 4): a worker that commits
     // its backlog's outputs before a downstream subscription is routed would
@@ -85,44 +63,22 @@ pub async fn run(
         hub.clone(),
         runtime.clone(),
         supervisor::Settings {
-            dir: modules_dir,
-            defaults,
-            max_errors: config.max_error_records,
-            keep_removed: config.keep_removed,
+            dir: paths.modules.clone(),
+            defaults: config.modules.defaults.clone(),
+            max_errors: config.errors.max_records,
+            keep_removed: config.modules.keep_removed,
         },
         stopped.clone(),
     )
     .await?;
     let board = supervisor.board();
-    let hooks = supervisor.hooks();
     let loaded = supervisor.loaded();
 
     // 4. Durable subscriptions for outside consumers (pull API).
-    for (name, patterns, quota) in &config.subscriptions {
-        hub.subscribe(&api::subscription_queue(name), patterns.clone(), *quota)
-            .await?;
-    }
-    let registry = crate::subscriptions::Registry::load(
-        paths.data.join("subscriptions.json"),
-        config
-            .subscriptions
-            .iter()
-            .map(|(n, _, _)| n.clone())
-            .collect(),
-    )?;
-    for (name, def) in registry.definitions().await {
-        match def.patterns() {
-            Ok(p) => {
-                hub.subscribe(&api::subscription_queue(&name), p, def.quota())
-                    .await?;
-            }
-            Err(e) => {
-                tracing::error!(subscription = %name, error = %e, "stored subscription refused")
-            }
-        }
-    }
+    let registry = subscribe_outside_consumers(&hub, &config).await?;
 
     supervisor.launch();
+    let hooks = supervisor.hooks();
     let mut workers = JoinSet::new();
     workers.spawn(supervisor.run());
 
@@ -133,25 +89,24 @@ pub async fn run(
         fatal: fatal_tx.clone(),
         hub: hub.clone(),
         limits: cloudevents::Limits {
-            max_events: config.max_batch_events,
+            max_events: config.ingest.max_batch_events,
         },
         ready: ready.clone(),
         board: board.clone(),
-        max_replays: config.max_replays,
-        auth: Arc::new(crate::auth::Auth::new(config.tokens.clone())),
+        max_replays: config.errors.max_replays,
+        auth: Arc::new(Auth::new(config.tokens.clone())),
         subscriptions: Arc::new(registry),
     };
-    let app = api::router(state, config.max_body).merge(crate::hooks::router(
+    let app = api::router(state, config.ingest.max_body).merge(crate::triggers::webhook::router(
         hooks,
-        config.max_body,
+        config.ingest.max_body,
         fatal_tx,
     ));
-    let addr = listener.local_addr()?;
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, modules = loaded, refused = board.refused().len(), "weft is ready");
 
     // 6. Error records expire after their retention.
-    let retention = tokio::spawn(expire_errors(hub.clone(), config.error_retention));
+    let retention = tokio::spawn(expire_errors(hub.clone(), config.errors.retention));
 
     // 7. Serve until told to stop, or until a worker fails (the store failed).
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
@@ -162,9 +117,8 @@ pub async fn run(
             _ = failed_rx => tracing::error!("stopping after a store failure"),
         }
     });
-    let server = tokio::spawn(async move { server.await });
+    let mut server = tokio::spawn(async move { server.await });
     let mut failure = None;
-    let mut server = server;
     loop {
         tokio::select! {
             r = &mut server => { r??; break; }
@@ -196,6 +150,36 @@ pub async fn run(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Routes the subscriptions of the config and those created over the API
+/// (kept in the data folder); returns the registry the API changes them through.
+async fn subscribe_outside_consumers(hub: &Hub, config: &HostConfig) -> anyhow::Result<Registry> {
+    use weft_core::name::queue_of_subscription;
+    for s in &config.subscriptions {
+        hub.subscribe(&queue_of_subscription(&s.name), s.patterns.clone(), s.quota)
+            .await?;
+    }
+    let registry = Registry::load(
+        config.paths.subscriptions(),
+        config
+            .subscriptions
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+    )?;
+    for (name, def) in registry.definitions().await {
+        match def.patterns() {
+            Ok(p) => {
+                hub.subscribe(&queue_of_subscription(&name), p, def.quota())
+                    .await?;
+            }
+            Err(e) => {
+                tracing::error!(subscription = %name, error = %e, "stored subscription refused")
+            }
+        }
+    }
+    Ok(registry)
 }
 
 /// Purges error records older than `retention`, every quarter of it (at most a minute).

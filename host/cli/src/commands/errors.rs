@@ -3,8 +3,18 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use anyhow::Context as _;
-use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use clap::Subcommand;
+use serde_json::{Map, Value};
+
+use crate::client::Remote;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: ErrorsCommand,
+    #[command(flatten)]
+    remote: Remote,
+}
 
 #[derive(Subcommand)]
 pub enum ErrorsCommand {
@@ -47,7 +57,7 @@ pub enum ErrorsCommand {
     },
 }
 
-#[derive(Args)]
+#[derive(clap::Args)]
 pub struct Select {
     #[arg(long)]
     module: Option<String>,
@@ -85,19 +95,11 @@ impl Select {
     }
 }
 
-pub async fn run(cmd: ErrorsCommand, host: &str, token: Option<&str>) -> anyhow::Result<()> {
-    let base = host.trim_end_matches('/');
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(t) = token {
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
-            .context("the token cannot be sent in an HTTP header")?;
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-    }
-    let http = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()?;
-    match cmd {
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    let remote = &a.remote;
+    let http = remote.client()?;
+    let base = remote.host.trim_end_matches('/');
+    match a.command {
         ErrorsCommand::List { select, status } => {
             let mut query: Vec<(String, String)> = select
                 .json()
@@ -112,7 +114,9 @@ pub async fn run(cmd: ErrorsCommand, host: &str, token: Option<&str>) -> anyhow:
                 })
                 .collect();
             query.push(("status".into(), status));
-            let v = send(token, http.get(format!("{base}/v1/errors")).query(&query)).await?;
+            let v = remote
+                .send(http.get(format!("{base}/v1/errors")).query(&query))
+                .await?;
             print_table(
                 v["errors"]
                     .as_array()
@@ -121,7 +125,9 @@ pub async fn run(cmd: ErrorsCommand, host: &str, token: Option<&str>) -> anyhow:
             );
         }
         ErrorsCommand::Show { module, seq } => {
-            let v = send(token, http.get(format!("{base}/v1/errors/{module}/{seq}"))).await?;
+            let v = remote
+                .send(http.get(format!("{base}/v1/errors/{module}/{seq}")))
+                .await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         ErrorsCommand::Replay {
@@ -148,11 +154,9 @@ pub async fn run(cmd: ErrorsCommand, host: &str, token: Option<&str>) -> anyhow:
                 attrs.insert(k.into(), v.into());
             }
             body.insert("set".into(), attrs.into());
-            let v = send(
-                token,
-                http.post(format!("{base}/v1/errors/replay")).json(&body),
-            )
-            .await?;
+            let v = remote
+                .send(http.post(format!("{base}/v1/errors/replay")).json(&body))
+                .await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         ErrorsCommand::Purge { select, all, yes } => {
@@ -172,7 +176,9 @@ pub async fn run(cmd: ErrorsCommand, host: &str, token: Option<&str>) -> anyhow:
                     })
                     .collect();
                 q.push(("status".into(), "any".into()));
-                let found = send(token, http.get(format!("{base}/v1/errors")).query(&q)).await?;
+                let found = remote
+                    .send(http.get(format!("{base}/v1/errors")).query(&q))
+                    .await?;
                 let n = found["errors"].as_array().map(Vec::len).unwrap_or(0);
                 if !std::io::stdin().is_terminal() {
                     anyhow::bail!("this would purge {n} records for good: run it again with --yes");
@@ -186,36 +192,13 @@ pub async fn run(cmd: ErrorsCommand, host: &str, token: Option<&str>) -> anyhow:
                 }
             }
             body.insert("confirm".into(), true.into());
-            let v = send(
-                token,
-                http.post(format!("{base}/v1/errors/purge")).json(&body),
-            )
-            .await?;
+            let v = remote
+                .send(http.post(format!("{base}/v1/errors/purge")).json(&body))
+                .await?;
             println!("purged {}", v["purged"]);
         }
     }
     Ok(())
-}
-
-async fn send(token: Option<&str>, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-    let resp = req
-        .send()
-        .await
-        .context("cannot reach weft: is `weft run` running there?")?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    if let Some(e) = crate::client::refusal(status, &text, token) {
-        return Err(e);
-    }
-    let body: Value = serde_json::from_str(&text).unwrap_or(json!({}));
-    if status.is_success() {
-        Ok(body)
-    } else {
-        anyhow::bail!(
-            "weft answered {status}: {}",
-            body["error"].as_str().unwrap_or("no reason given")
-        )
-    }
 }
 
 fn print_table(rows: &[Value]) {

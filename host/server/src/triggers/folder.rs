@@ -1,27 +1,16 @@
-//! Ingress connectors at work: the triggers that call them (a timer, a watched
-//! folder; the webhook route lives in `hooks`) and the commit of what they return.
-//!
-//! Each trigger call returns events and the `state` changes the guest made; both
-//! are committed in one store transaction ([`Hub::publish_with_state`]), so a
-//! poller's cursor moves exactly when its page is stored, and a crash anywhere
-//! leaves either both or neither. A batch the host cannot take (a full quota, an
-//! ungranted topic) is refused whole, state included: the next call sees the old
-//! cursor and fetches the same page again, so nothing is lost.
-//!
-//! One instance serves all triggers of a connector, one call at a time: a guest
-//! never runs twice at once, so it needs no locking of its own.
+//! The folder trigger: each file that settles in a watched folder goes to the
+//! connector once.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
-use weft_core::{CallError, Event, Hub, PublishError, stamp_ingress};
-use weft_runtime::{Batch, Module, Source, StateChanges, TriggerFailure};
+use weft_runtime::TriggerFailure;
 
-/// How long a trigger waits after the host could not take its events.
-const FULL_BACKOFF: Duration = Duration::from_secs(1);
+use super::{Connector, after_commit_error};
+
 /// How often a watched folder is looked at; a file is taken once it looked the
 /// same (size and modification time) twice in a row.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
@@ -30,149 +19,12 @@ pub const MAX_WATCHED_FILE: u64 = 16 * 1024 * 1024;
 /// Longest a failing file waits before it is tried again.
 const MAX_FILE_BACKOFF: Duration = Duration::from_secs(60);
 
-/// An ingress connector and its one instance.
-pub struct Connector {
-    pub module: Arc<Module>,
-    hub: Hub,
-    source: Mutex<Source>,
-}
-
-/// Why a commit failed: for the trigger to back off, or the host to stop.
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    /// The connector's own fault (an ungranted topic, no `type`): nothing published.
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-}
-
-impl Connector {
-    pub fn new(module: Arc<Module>, hub: Hub) -> Arc<Self> {
-        Arc::new(Self {
-            source: Mutex::new(module.source()),
-            module,
-            hub,
-        })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.module.name
-    }
-
-    /// Runs `f` on the connector's instance, off the async threads.
-    pub async fn call<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&mut Source) -> Result<T, CallError> + Send + 'static,
-    ) -> Result<T, CallError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || match this.source.lock() {
-            Ok(mut source) => f(&mut source),
-            Err(_) => Err(CallError::Other(
-                "the connector's instance was lost to a panic".into(),
-            )),
-        })
-        .await
-        .unwrap_or_else(|e| Err(CallError::Other(format!("the call did not finish: {e}"))))
-    }
-
-    /// Publishes `events` with `state` (and any host-side `extra` state) in one
-    /// transaction. Returns how many were new (not duplicates).
-    pub async fn commit(
-        &self,
-        events: Vec<Event>,
-        state: StateChanges,
-        extra: Vec<weft_store::StateChange>,
-    ) -> Result<usize, CommitError> {
-        let events = stamp_ingress(&self.module.name, &self.module.manifest.publish, events)
-            .map_err(CommitError::Refused)?;
-        let owner = &self.module.name;
-        let mut changes: Vec<weft_store::StateChange> = state
-            .into_iter()
-            .map(|(k, v)| (owner.clone(), k, v))
-            .collect();
-        changes.extend(extra);
-        if events.is_empty() && changes.is_empty() {
-            return Ok(0);
-        }
-        let accepted = self.hub.publish_with_state(events, changes).await?;
-        Ok(accepted.iter().filter(|a| !a.duplicate).count())
-    }
-}
-
-/// What a trigger does after a failed commit: wait, or stop the host.
-fn after_commit_error(name: &str, trigger: &str, e: CommitError) -> anyhow::Result<()> {
-    match e {
-        CommitError::Refused(reason) => {
-            tracing::error!(module = name, trigger, %reason, "connector output refused; nothing published");
-            Ok(())
-        }
-        CommitError::Publish(PublishError::Full(full)) => {
-            tracing::warn!(module = name, trigger, reason = %full, "no room for the connector's events; will call again");
-            Ok(())
-        }
-        CommitError::Publish(PublishError::Store(e)) => Err(anyhow::anyhow!(
-            "cannot store the events of connector `{name}`: {e}"
-        )),
-    }
-}
-
-/// The timer trigger: `poll` every `interval`, and again at once while it says
-/// there is more. Returns on shutdown, or with an error when the store fails.
-pub async fn run_timer(
-    conn: Arc<Connector>,
-    interval: Duration,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let name = conn.name().to_owned();
-    loop {
-        if *stop.borrow() {
-            return Ok(());
-        }
-        let mut wait = interval;
-        match conn.call(|s| s.poll()).await {
-            Ok((Ok(Batch { events, more }), state)) => {
-                let n = events.len();
-                match conn.commit(events, state, Vec::new()).await {
-                    Ok(new) => {
-                        if n > 0 {
-                            tracing::debug!(module = %name, events = n, new, more, "polled");
-                        }
-                        if more {
-                            wait = Duration::ZERO;
-                        }
-                    }
-                    Err(e) => {
-                        after_commit_error(&name, "interval", e)?;
-                        wait = wait.max(FULL_BACKOFF);
-                    }
-                }
-            }
-            Ok((Err(TriggerFailure::Retry(reason)), _)) => {
-                tracing::warn!(module = %name, %reason, "poll asked to retry at the next tick")
-            }
-            Ok((Err(TriggerFailure::Reject(reason)), _)) => {
-                tracing::error!(module = %name, %reason, "poll failed")
-            }
-            Err(e) => tracing::error!(module = %name, error = %e, "poll call failed"),
-        }
-        if wait.is_zero() {
-            tokio::task::yield_now().await;
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => {}
-        }
-    }
-}
-
 /// The folder trigger. A file goes to the connector once it has settled; its
 /// events are committed together with a record of the file (name, size, time),
 /// then the file is removed. A crash after the commit and before the removal
 /// finds the record at the next look and removes the file without calling the
 /// connector again: each file is published once.
-pub async fn run_watch(
+pub async fn run(
     conn: Arc<Connector>,
     dir: PathBuf,
     mut stop: watch::Receiver<bool>,

@@ -1,0 +1,10 @@
+//! One module per command: its `Args` (clap) and its `run`.
+
+pub mod check;
+pub mod errors;
+pub mod new;
+pub mod publish;
+pub mod run;
+pub mod status;
+pub mod tap;
+pub mod test;

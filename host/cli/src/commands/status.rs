@@ -1,0 +1,67 @@
+//! `weft status`: one line per module and subscription, then refused files.
+
+use crate::client::Remote;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print the raw JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    let v = a
+        .remote
+        .send(a.remote.client()?.get(a.remote.url("/v1/status")))
+        .await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "store: {} engine, {} bytes on disk",
+        v["engine"].as_str().unwrap_or("?"),
+        v["disk_usage_bytes"]
+    );
+    println!(
+        "{:<14} {:<24} {:>10} {:>12} {:>12}  VERSION",
+        "KIND", "NAME", "DEPTH", "BYTES", "OLDEST"
+    );
+    let rows = |kind: &str, list: &serde_json::Value| {
+        for m in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let age = m["oldest_age_ms"]
+                .as_u64()
+                .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
+                .unwrap_or_else(|| "-".into());
+            let version = m["version"]
+                .as_str()
+                .map(|v| v.get(..12).unwrap_or(v))
+                .unwrap_or("");
+            println!(
+                "{:<14} {:<24} {:>10} {:>12} {:>12}  {}",
+                kind,
+                m["name"].as_str().unwrap_or("?"),
+                m["queue_depth"].as_u64().unwrap_or(0),
+                m["queued_bytes"].as_u64().unwrap_or(0),
+                age,
+                version
+            );
+        }
+    };
+    rows("module", &v["modules"]);
+    rows("subscription", &v["subscriptions"]);
+    for r in v["refused"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        println!(
+            "refused: {} {}",
+            r["file"].as_str().unwrap_or("?"),
+            r["reason"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! `weft tap [PATTERN]`: events accepted on matching topics, live, one JSON line
+//! each; nothing is consumed.
+
+use anyhow::Context as _;
+use futures::StreamExt;
+
+use crate::client::{Remote, refusal};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(default_value = ">")]
+    pattern: String,
+    /// Exit after this many events.
+    #[arg(long)]
+    count: Option<usize>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// Prints events until `count` were shown (if given) or the host goes away.
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    let url = a.remote.url("/v1/tap");
+    let resp = a
+        .remote
+        .client()?
+        .get(&url)
+        .query(&[("pattern", &a.pattern)])
+        .send()
+        .await
+        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        return Err(refusal(status, &body, a.remote.token.as_deref()));
+    }
+    let mut stream = resp.bytes_stream();
+    let mut buf = Vec::new();
+    let mut shown = 0;
+    let (mut kind, mut data) = (String::new(), String::new());
+    while let Some(chunk) = stream.next().await {
+        buf.extend_from_slice(&chunk?);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line)
+                .trim_end_matches(['\r', '\n'])
+                .to_owned();
+            if let Some(v) = line.strip_prefix("event:") {
+                kind = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            } else if line.is_empty() && !data.is_empty() {
+                if kind == "lagged" {
+                    eprintln!("weft tap: too slow, skipped events: {data}");
+                } else {
+                    println!("{data}");
+                    shown += 1;
+                }
+                data.clear();
+                kind.clear();
+                if a.count.is_some_and(|c| shown >= c) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! `POST /v1/events/{topic}`: CloudEvents in, `202` once they are durable.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use weft_core::{PublishError, Topic, cloudevents};
+
+use super::AppState;
+use crate::auth::Access;
+use crate::problem::{Kind, Problem, problem};
+
+pub async fn ingest(
+    State(app): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let topic = match Topic::parse(&topic) {
+        Ok(t) => t,
+        Err(e) => return problem(Kind::InvalidTopic, format!("bad topic in the URL: {e}")),
+    };
+    if let Err(refused) = access.check_publish(topic.as_str()) {
+        return refused.into_response();
+    }
+    let events = match cloudevents::decode(&headers, &body, &topic, &app.limits) {
+        Ok(e) => e,
+        Err(e) => return problem(Kind::InvalidEvent, e.to_string()),
+    };
+    // Every event of a batch, whatever its topic: one refused, nothing stored.
+    if let Some(refused) = events
+        .iter()
+        .find_map(|e| access.check_publish(&e.topic).err())
+    {
+        return refused.into_response();
+    }
+    match app.hub.publish(events).await {
+        Ok(accepted) => (
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "accepted": accepted
+                    .iter()
+                    .map(|a| json!({ "id": a.id, "duplicate": a.duplicate }))
+                    .collect::<Vec<_>>()
+            })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::debug!(%topic, "publish not accepted");
+            refused(&app, &e)
+        }
+    }
+}
+
+/// The answer to a publish the hub did not accept (see [`Problem::from_publish`]);
+/// a store failure is logged and, when it is for good, stops the host.
+pub(super) fn refused(app: &AppState, e: &PublishError) -> Response {
+    match e {
+        PublishError::Full(full) => tracing::debug!(reason = %full, "publish refused for room"),
+        PublishError::Store(s) => {
+            tracing::error!(error = %s, "cannot store published events");
+            app.on_store_error(s);
+        }
+    }
+    Problem::from_publish(e).into_response()
+}

@@ -1,0 +1,79 @@
+//! The HTTP API: CloudEvents ingest, a live tap, status, error records, outside
+//! subscriptions and the orchestrator probes.
+//!
+//! | route | what | module |
+//! |---|---|---|
+//! | `POST /v1/events/{topic}` | publish: binary, structured or batch CloudEvents; 202 once durable | `ingest` |
+//! | `GET /v1/tap?pattern=P` | server-sent events of every event accepted on topics matching `P` | `tap` |
+//! | `GET /v1/status` | modules, their versions and queue depths, refused files | `status` |
+//! | `GET /v1/errors?module=&topic=&reason=&since=&until=&status=` | error records, filtered | `repair` |
+//! | `GET /v1/errors/{module}[/{seq}]` | one module's records, or one record with its history | `repair` |
+//! | `POST /v1/errors/replay`, `POST /v1/errors/purge` | the repair station | `repair` |
+//! | `GET /v1/subscriptions`, `PUT`/`DELETE /v1/subscriptions/{name}` | outside consumers' subscriptions | `subscriptions` |
+//! | `GET /v1/subscriptions/{name}/events?max=N`, `POST .../ack?upto=SEQ`, `GET .../stream` | pull, acknowledge, stream | `subscriptions` |
+//! | `GET /healthz`, `GET /readyz` | alive; ready (store open, modules loaded) | here |
+//!
+//! Every `/v1/*` route wants `Authorization: Bearer TOKEN` when the host config has
+//! tokens; what each token may do is in [`crate::auth`]. Every error is a problem
+//! answer ([`crate::problem`]). Handlers share [`AppState`]; nothing here is imported
+//! by the modules it uses, so the graph stays one way:
+//! `api → {auth, problem, subscriptions, supervisor::Board}`.
+
+mod ingest;
+mod repair;
+mod state;
+mod status;
+mod subscriptions;
+mod tap;
+
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+
+pub use state::AppState;
+
+use crate::problem::{Kind, problem};
+
+pub fn router(state: AppState, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/events/{*topic}", post(ingest::ingest))
+        .route("/v1/tap", get(tap::tap))
+        .route("/v1/status", get(status::status))
+        .route("/v1/errors", get(repair::list))
+        .route("/v1/errors/{module}", get(repair::list_module))
+        .route("/v1/errors/{module}/{seq}", get(repair::show))
+        .route("/v1/errors/replay", post(repair::replay))
+        .route("/v1/errors/purge", post(repair::purge))
+        .route("/v1/subscriptions", get(subscriptions::list))
+        .route(
+            "/v1/subscriptions/{name}",
+            put(subscriptions::put).delete(subscriptions::delete),
+        )
+        .route("/v1/subscriptions/{name}/events", get(subscriptions::pull))
+        .route("/v1/subscriptions/{name}/ack", post(subscriptions::ack))
+        .route(
+            "/v1/subscriptions/{name}/stream",
+            get(subscriptions::stream),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        // Last, so that it wraps every route above: bearer tokens on `/v1/*`; the
+        // guard lets other paths (probes, webhooks) through.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::auth::guard,
+        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    if app.ready.load(Ordering::Relaxed) {
+        "ready".into_response()
+    } else {
+        problem(Kind::Unavailable, "starting: the modules are being loaded")
+    }
+}

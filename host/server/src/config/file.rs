@@ -1,0 +1,90 @@
+//! What the host config file says, as read: one struct per table, every field
+//! optional (the defaults live in [`super::HostConfig`]), unknown fields refused.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::secrets::SecretSource;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct File {
+    #[serde(default)]
+    pub(super) ingest: IngestFile,
+    #[serde(default)]
+    pub(super) store: StoreFile,
+    #[serde(default)]
+    pub(super) modules: ModulesFile,
+    #[serde(default)]
+    pub(super) subscriptions: std::collections::BTreeMap<String, SubscriptionFile>,
+    #[serde(default)]
+    pub(super) errors: ErrorsFile,
+    #[serde(default)]
+    pub(super) secrets: BTreeMap<String, SecretSource>,
+    #[serde(default)]
+    pub(super) tokens: BTreeMap<String, TokenFile>,
+}
+
+/// `[tokens.NAME]`: one API client. The token itself is always a secret's value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TokenFile {
+    /// `{ secret = "NAME" }`; read as a plain value to explain what else is refused.
+    pub(super) token: toml::Value,
+    #[serde(default)]
+    pub(super) publish: Vec<String>,
+    #[serde(default)]
+    pub(super) tap: Vec<String>,
+    #[serde(default)]
+    pub(super) admin: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ErrorsFile {
+    pub(super) max_replays: Option<u32>,
+    pub(super) retention: Option<String>,
+    pub(super) max_records: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SubscriptionFile {
+    pub(super) subscribe: Vec<String>,
+    pub(super) max_queue_events: Option<u64>,
+    pub(super) max_queue_bytes: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct IngestFile {
+    pub(super) max_body: Option<String>,
+    pub(super) max_batch_events: Option<usize>,
+    pub(super) dedup_window: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StoreFile {
+    pub(super) commit_max_events: Option<usize>,
+    pub(super) commit_max_delay: Option<String>,
+    pub(super) max_disk: Option<String>,
+    pub(super) min_free_disk: Option<String>,
+    pub(super) durability: Option<String>,
+    pub(super) sync_interval: Option<String>,
+    pub(super) engine: Option<String>,
+    pub(super) cache: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ModulesFile {
+    pub(super) memory: Option<String>,
+    pub(super) call_timeout: Option<String>,
+    pub(super) batch_max: Option<usize>,
+    pub(super) max_queue_events: Option<u64>,
+    pub(super) max_queue_bytes: Option<String>,
+    pub(super) keep_removed: Option<String>,
+    pub(super) pool_instances: Option<u32>,
+}

@@ -1,0 +1,282 @@
+//! Error answers in one shape: RFC 9457 problem details.
+//!
+//! Every error the host answers over HTTP (the API, webhook routes, probes) is an
+//! `application/problem+json` object with `type`, `title`, `status` and `detail`:
+//!
+//! ```json
+//! {"type": "tag:weft,2026:problem/subscription-full", "title": "A subscription is full",
+//!  "status": 429, "detail": "nothing stored: subscription `audit` is full (...)"}
+//! ```
+//!
+//! `type` names the kind of problem, so a client branches on it rather than on the
+//! wording of `detail`, which is for people and says what failed, where, and what to
+//! do. The types are `tag:` URIs (RFC 4151): they identify, they are not pages to
+//! fetch, so they stay valid whatever address a host is reached at. `title` is the
+//! same for every problem of a type.
+//!
+//! This module imports nothing else of the server, so the API, the auth guard and
+//! the webhook routes can all answer through it without importing each other.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use weft_core::{Full, PublishError};
+
+/// The media type of a problem body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// What went wrong, as a client may branch on it. Each kind has one status, one
+/// title and one `type` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A CloudEvent that does not decode (bad mode, missing attribute, bad JSON).
+    InvalidEvent,
+    /// A topic or pattern that does not parse.
+    InvalidTopic,
+    /// Any other malformed request: query, path parameter or body.
+    InvalidRequest,
+    /// No token, or one the host does not know.
+    Unauthorized,
+    /// A known token without the grant.
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    /// The request conflicts with what is configured (a subscription of the config).
+    Conflict,
+    PayloadTooLarge,
+    /// A subscription's quota is reached: try again later.
+    SubscriptionFull,
+    /// The store's disk quota is reached, or the disk is nearly full.
+    StorageFull,
+    /// A connector failed on the request, or answered something invalid.
+    ConnectorFailed,
+    /// The store cannot take writes now (or the host is starting).
+    Unavailable,
+    Internal,
+}
+
+impl Kind {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Kind::InvalidEvent | Kind::InvalidTopic | Kind::InvalidRequest => {
+                StatusCode::BAD_REQUEST
+            }
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::SubscriptionFull => StatusCode::TOO_MANY_REQUESTS,
+            Kind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            Kind::ConnectorFailed => StatusCode::BAD_GATEWAY,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The last part of the `type` URI.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Kind::InvalidEvent => "invalid-event",
+            Kind::InvalidTopic => "invalid-topic",
+            Kind::InvalidRequest => "invalid-request",
+            Kind::Unauthorized => "unauthorized",
+            Kind::Forbidden => "forbidden",
+            Kind::NotFound => "not-found",
+            Kind::MethodNotAllowed => "method-not-allowed",
+            Kind::Conflict => "conflict",
+            Kind::PayloadTooLarge => "payload-too-large",
+            Kind::SubscriptionFull => "subscription-full",
+            Kind::StorageFull => "storage-full",
+            Kind::ConnectorFailed => "connector-failed",
+            Kind::Unavailable => "unavailable",
+            Kind::Internal => "internal",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::InvalidEvent => "The CloudEvent is not valid",
+            Kind::InvalidTopic => "The topic or pattern is not valid",
+            Kind::InvalidRequest => "The request is not valid",
+            Kind::Unauthorized => "A known API token is needed",
+            Kind::Forbidden => "The token does not grant this",
+            Kind::NotFound => "Not found",
+            Kind::MethodNotAllowed => "Method not allowed",
+            Kind::Conflict => "Conflicts with the host config",
+            Kind::PayloadTooLarge => "The body is too large",
+            Kind::SubscriptionFull => "A subscription is full",
+            Kind::StorageFull => "The store has no room",
+            Kind::ConnectorFailed => "The connector failed",
+            Kind::Unavailable => "Not available now",
+            Kind::Internal => "Internal error",
+        }
+    }
+
+    pub fn uri(self) -> String {
+        format!("{TYPE_PREFIX}{}", self.slug())
+    }
+
+    /// Every kind, for documentation and the API description.
+    pub const ALL: [Kind; 14] = [
+        Kind::InvalidEvent,
+        Kind::InvalidTopic,
+        Kind::InvalidRequest,
+        Kind::Unauthorized,
+        Kind::Forbidden,
+        Kind::NotFound,
+        Kind::MethodNotAllowed,
+        Kind::Conflict,
+        Kind::PayloadTooLarge,
+        Kind::SubscriptionFull,
+        Kind::StorageFull,
+        Kind::ConnectorFailed,
+        Kind::Unavailable,
+        Kind::Internal,
+    ];
+}
+
+/// What every problem `type` starts with.
+pub const TYPE_PREFIX: &str = "tag:weft,2026:problem/";
+
+/// One problem answer. Build it with [`Problem::new`], add headers if needed,
+/// and return it: it is an axum response.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub kind: Kind,
+    pub detail: String,
+    /// Seconds a client should wait before trying again (`Retry-After`).
+    pub retry_after: Option<u32>,
+    /// The challenge of a `401` (`WWW-Authenticate`).
+    pub challenge: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    ty: String,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+}
+
+impl Problem {
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            retry_after: None,
+            challenge: None,
+        }
+    }
+
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The answer to a publish the hub did not accept: `429`/`507` with
+    /// `Retry-After` for no room, `503` for a store failure. Ingest, webhooks and
+    /// replays share it.
+    pub fn from_publish(e: &PublishError) -> Self {
+        match e {
+            PublishError::Full(full @ Full::Subscription { .. }) => {
+                Problem::new(Kind::SubscriptionFull, format!("nothing stored: {full}"))
+                    .retry_after(1)
+            }
+            PublishError::Full(full) => {
+                Problem::new(Kind::StorageFull, format!("nothing stored: {full}")).retry_after(10)
+            }
+            PublishError::Store(e) => Problem::new(
+                Kind::Unavailable,
+                format!("not stored, publish again later: {e}"),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.kind.status();
+        let body = Body {
+            ty: self.kind.uri(),
+            title: self.kind.title(),
+            status: status.as_u16(),
+            detail: &self.detail,
+        };
+        let mut r = (status, Json(body)).into_response();
+        let headers = r.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(s) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if let Some(c) = self.challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
+        r
+    }
+}
+
+/// Shorthand for handlers: a problem answer of `kind`.
+pub fn problem(kind: Kind, detail: impl Into<String>) -> Response {
+    Problem::new(kind, detail).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    async fn body(r: Response) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let (parts, body) = r.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_problem_is_rfc_9457_json() {
+        let (status, headers, v) = body(problem(
+            Kind::InvalidTopic,
+            "topic `a//b` has an empty level",
+        ))
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(v["type"], "tag:weft,2026:problem/invalid-topic");
+        assert_eq!(v["title"], "The topic or pattern is not valid");
+        assert_eq!(v["status"], 400);
+        assert_eq!(v["detail"], "topic `a//b` has an empty level");
+        assert_eq!(v.as_object().unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn no_room_says_when_to_come_back() {
+        let full = PublishError::Full(Full::Disk {
+            used: 10,
+            limit: 10,
+        });
+        let (status, headers, v) = body(Problem::from_publish(&full).into_response()).await;
+        assert_eq!(status, 507);
+        assert_eq!(headers[header::RETRY_AFTER], "10");
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("nothing stored: ")
+        );
+    }
+
+    #[test]
+    fn every_kind_has_its_own_type() {
+        let mut slugs: Vec<_> = Kind::ALL.iter().map(|k| k.slug()).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), Kind::ALL.len());
+    }
+}
