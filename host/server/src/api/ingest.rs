@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use weft_core::{PublishError, Topic, cloudevents};
 
-use super::AppState;
+use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, Problem, problem};
 

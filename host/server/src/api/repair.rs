@@ -18,7 +18,7 @@ use weft_core::Pattern;
 use weft_core::failure::Status;
 use weft_core::repair::{self, Edit, ReplayTo, Selection};
 
-use super::AppState;
+use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, problem};
 

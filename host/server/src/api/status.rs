@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use weft_core::name::QueueOwner;
 
-use super::AppState;
+use super::state::AppState;
 
 pub async fn status(State(app): State<AppState>) -> Response {
     let store = app.hub.store();

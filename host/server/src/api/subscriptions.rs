@@ -19,7 +19,7 @@ use weft_core::cloudevents;
 use weft_core::name::{QueueOwner, queue_of_subscription};
 use weft_store::{Completion, QueueId, Store};
 
-use super::AppState;
+use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, problem};
 use crate::subscriptions::Definition;

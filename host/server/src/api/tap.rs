@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use weft_core::{Pattern, Topic, cloudevents};
 
-use super::AppState;
+use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, problem};
 

@@ -131,7 +131,7 @@ impl Board {
                 Refusal {
                     file,
                     reason: reason.to_owned(),
-                    at: super::now(),
+                    at: now(),
                 },
             );
         });
@@ -155,4 +155,9 @@ impl Board {
             }
         });
     }
+}
+
+/// The time of an entry, RFC 3339.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339()
 }

@@ -41,6 +41,8 @@ use weft_core::{Control, Hub, Report, Subscription, Worker, short};
 use weft_runtime::{Defaults, Kind, Module, Runtime};
 
 pub use board::{Action, Board, Change, GapStatus, ModuleState, ModuleStatus, Refusal};
+
+use board::now;
 pub use settle::SETTLE;
 
 use crate::triggers::{self, Connector, HookRegistry};
@@ -673,10 +675,6 @@ fn gap_status(gap: &weft_core::route::Gap, removed: Option<&Removed>) -> GapStat
             .filter(|r| r.unsubscribed)
             .map(|_| "while removed".to_owned()),
     }
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339()
 }
 
 pub fn kind_name(kind: Kind) -> &'static str {

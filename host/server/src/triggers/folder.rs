@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use weft_runtime::TriggerFailure;
 
-use super::{Connector, after_commit_error};
+use super::connector::{Connector, after_commit_error};
 
 /// How often a watched folder is looked at; a file is taken once it looked the
 /// same (size and modification time) twice in a row.

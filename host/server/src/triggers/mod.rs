@@ -8,7 +8,7 @@
 //! | a webhook: `webhook` for requests to `/hooks/NAME[/...]` | `[ingress] route = true` | `webhook` |
 //!
 //! Each trigger call returns events and the `state` changes the guest made; both
-//! are committed in one store transaction ([`Hub::publish_with_state`]), so a
+//! are committed in one store transaction (`Hub::publish_with_state`), so a
 //! poller's cursor moves exactly when its page is stored, and a crash anywhere
 //! leaves either both or neither. A batch the host cannot take (a full quota, an
 //! ungranted topic) is refused whole, state included: the next call sees the old
@@ -17,113 +17,17 @@
 //! One instance serves all triggers of a connector, one call at a time: a guest
 //! never runs twice at once, so it needs no locking of its own.
 
+mod connector;
 mod folder;
 mod timer;
 pub mod webhook;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, PoisonError};
 
 use tokio::sync::watch;
-use weft_core::{CallError, Event, Hub, PublishError, stamp_ingress};
-use weft_runtime::{Module, Source, StateChanges};
 
+pub use connector::{CommitError, Connector, HookRegistry};
 pub use folder::MAX_WATCHED_FILE;
-
-/// How long a trigger waits after the host could not take its events.
-const FULL_BACKOFF: Duration = Duration::from_secs(1);
-
-/// The ingress connectors with a webhook route, by name: swapped by the
-/// supervisor as connectors come, go and change version, read by the routes.
-pub type HookRegistry = Arc<RwLock<HashMap<String, Arc<Connector>>>>;
-
-/// An ingress connector and its one instance.
-pub struct Connector {
-    pub module: Arc<Module>,
-    pub(crate) hub: Hub,
-    source: Mutex<Source>,
-}
-
-/// Why a commit failed: for the trigger to back off, or the host to stop.
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    /// The connector's own fault (an ungranted topic, no `type`): nothing published.
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-}
-
-impl Connector {
-    pub fn new(module: Arc<Module>, hub: Hub) -> Arc<Self> {
-        Arc::new(Self {
-            source: Mutex::new(module.source()),
-            module,
-            hub,
-        })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.module.name
-    }
-
-    /// Runs `f` on the connector's instance, off the async threads.
-    pub async fn call<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&mut Source) -> Result<T, CallError> + Send + 'static,
-    ) -> Result<T, CallError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || match this.source.lock() {
-            Ok(mut source) => f(&mut source),
-            Err(_) => Err(CallError::Other(
-                "the connector's instance was lost to a panic".into(),
-            )),
-        })
-        .await
-        .unwrap_or_else(|e| Err(CallError::Other(format!("the call did not finish: {e}"))))
-    }
-
-    /// Publishes `events` with `state` (and any host-side `extra` state) in one
-    /// transaction. Returns how many were new (not duplicates).
-    pub async fn commit(
-        &self,
-        events: Vec<Event>,
-        state: StateChanges,
-        extra: Vec<weft_store::StateChange>,
-    ) -> Result<usize, CommitError> {
-        let events = stamp_ingress(&self.module.name, &self.module.manifest.publish, events)
-            .map_err(CommitError::Refused)?;
-        let owner = &self.module.name;
-        let mut changes: Vec<weft_store::StateChange> = state
-            .into_iter()
-            .map(|(k, v)| (owner.clone(), k, v))
-            .collect();
-        changes.extend(extra);
-        if events.is_empty() && changes.is_empty() {
-            return Ok(0);
-        }
-        let accepted = self.hub.publish_with_state(events, changes).await?;
-        Ok(accepted.iter().filter(|a| !a.duplicate).count())
-    }
-}
-
-/// What a trigger does after a failed commit: wait, or stop the host.
-pub(crate) fn after_commit_error(name: &str, trigger: &str, e: CommitError) -> anyhow::Result<()> {
-    match e {
-        CommitError::Refused(reason) => {
-            tracing::error!(module = name, trigger, %reason, "connector output refused; nothing published");
-            Ok(())
-        }
-        CommitError::Publish(PublishError::Full(full)) => {
-            tracing::warn!(module = name, trigger, reason = %full, "no room for the connector's events; will call again");
-            Ok(())
-        }
-        CommitError::Publish(PublishError::Store(e)) => Err(anyhow::anyhow!(
-            "cannot store the events of connector `{name}`: {e}"
-        )),
-    }
-}
 
 /// Starts an ingress connector's triggers; its webhook route goes live too.
 pub fn start(

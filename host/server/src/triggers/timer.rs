@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use weft_runtime::{Batch, TriggerFailure};
 
-use super::{Connector, FULL_BACKOFF, after_commit_error};
+use super::connector::{Connector, FULL_BACKOFF, after_commit_error};
 
 /// The timer trigger: `poll` every `interval`, and again at once while it says
 /// there is more. Returns on shutdown, or with an error when the store fails.

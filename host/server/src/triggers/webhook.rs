@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use weft_runtime::HookRequest;
 
-use super::{CommitError, HookRegistry};
+use super::connector::{CommitError, HookRegistry};
 use crate::problem::{Kind, Problem, problem};
 
 #[derive(Clone)]
