@@ -13,6 +13,16 @@
 //! commit rate follows the load instead of costing one fsync per event. A caller's future resolves only after
 //! the commit holding its request is durable.
 //!
+//! | module | what |
+//! |---|---|
+//! | `store` | [`Store`]: what the core asks of it (queues, append, complete, peek, errors, state) |
+//! | `writer` | the one writer thread: group commit, sequence numbers, dedup expiry |
+//! | `config`, `request` | [`StoreConfig`]; what callers hand in ([`NewEvent`], [`Completion`]) and read ([`Delivery`]) |
+//! | `engine`, `redb_engine`, `sled_engine` | the key-value [`Engine`] trait and its two implementations |
+//! | `keys` | key and value encodings (big-endian, so byte order is numeric order) |
+//! | `depth` | each queue's depth in memory, for quota checks that never read the store |
+//! | `disk` | bytes used and free, for the disk quota |
+//!
 //! # Invariants
 //!
 //! - An event is written once, with a reference count; each matching queue holds a
@@ -48,18 +58,23 @@
 //! The `state` table came after format 1 was first written; an older store simply
 //! gets the empty table on its first write, so the format number did not change.
 
+mod config;
+mod depth;
 mod disk;
 mod engine;
 mod error;
 mod keys;
 mod redb_engine;
+mod request;
 mod sled_engine;
 mod store;
 mod writer;
 
+pub use config::StoreConfig;
 pub use engine::{Engine, EngineKind, Entry, ReadTxn, Table, WriteTxn};
 pub use error::Error;
 pub use keys::QueueId;
 pub use redb_engine::Redb;
+pub use request::{Completion, Delivery, NewEvent, StateChange};
 pub use sled_engine::Sled;
-pub use store::{Completion, Delivery, FORMAT_VERSION, NewEvent, StateChange, Store, StoreConfig};
+pub use store::{FORMAT_VERSION, Store};

@@ -4,110 +4,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
+use crate::config::StoreConfig;
+use crate::depth::{Counters, Depths, depth_counter};
 use crate::engine::{Engine, EngineKind, Table};
 use crate::keys::{self, QueueId};
+use crate::request::{Completion, Delivery, NewEvent};
 use crate::writer::{Op, Reply, Writer};
 use crate::{Error, Redb, Sled};
 
 /// The on-disk format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
-
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// The database file (redb); sled uses a folder beside it, see [`Self::engine_path`].
-    pub path: PathBuf,
-    /// The engine to open or create the store with.
-    pub engine: EngineKind,
-    /// `true` (durability `always`): every commit is fsynced before anyone is told
-    /// it succeeded. `false` (`interval`): commits are acknowledged at once and
-    /// synced every `sync_interval`, so a crash may lose what was acknowledged
-    /// within the last interval.
-    pub durable: bool,
-    /// With `durable` off, how often commits are synced.
-    pub sync_interval: Duration,
-    /// The engine's page cache (redb).
-    pub cache_bytes: usize,
-    /// Most events (appended, consumed or emitted) merged into one commit.
-    pub max_batch: usize,
-    /// How long the writer waits for more requests after the first, before
-    /// committing. Zero is usually right: requests arriving during an fsync are
-    /// merged into the next commit anyway.
-    pub max_delay: Duration,
-    /// How long a publisher's `(source, id)` is remembered; zero disables deduplication.
-    pub dedup_window: Duration,
-    /// Requests that may wait for the writer before callers are held back.
-    pub queue_capacity: usize,
-}
-
-impl StoreConfig {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            engine: EngineKind::default(),
-            durable: true,
-            sync_interval: Duration::from_millis(100),
-            cache_bytes: crate::redb_engine::DEFAULT_CACHE,
-            max_batch: 1024,
-            max_delay: Duration::ZERO,
-            dedup_window: Duration::from_secs(24 * 3600),
-            queue_capacity: 4096,
-        }
-    }
-
-    /// Where the configured engine keeps its data: the file `path` for redb, the
-    /// folder `path` with the extension `sled` for sled.
-    pub fn engine_path(&self) -> PathBuf {
-        self.path_of(self.engine)
-    }
-
-    fn path_of(&self, engine: EngineKind) -> PathBuf {
-        match engine {
-            EngineKind::Redb => self.path.clone(),
-            EngineKind::Sled => self.path.with_extension("sled"),
-        }
-    }
-}
-
-/// An event to store, with the queues that should hold it.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    /// The publisher's dedup key; `None` skips deduplication (e.g. processor outputs,
-    /// whose ids are derived and whose inputs are consumed in the same transaction).
-    pub dedup: Option<Vec<u8>>,
-    pub payload: Vec<u8>,
-    pub queues: Vec<QueueId>,
-}
-
-/// Everything one worker's batch changed, committed as one transaction.
-#[derive(Debug, Clone, Default)]
-pub struct Completion {
-    pub queue: QueueId,
-    /// Queue sequence numbers handled (successfully or not) and so removed.
-    pub consumed: Vec<u64>,
-    /// What the handling produced.
-    pub outputs: Vec<NewEvent>,
-    /// Error records for inputs that failed for good, written to this queue's error queue.
-    pub failed: Vec<Vec<u8>>,
-    /// Error records of this queue that are dealt with (replayed or purged) and removed.
-    pub resolved: Vec<u64>,
-    /// Error records of this queue rewritten in place (a repair's history), by sequence.
-    pub updated: Vec<(u64, Vec<u8>)>,
-    /// A module's own key-value state, set (`Some`) or removed (`None`) with the
-    /// rest of the batch: a connector's cursor moves exactly when its events land.
-    pub state: Vec<StateChange>,
-}
-
-/// One change to a module's `state`: (owner, key, new value or removal).
-pub type StateChange = (String, String, Option<Vec<u8>>);
-
-/// One queued event, as a worker sees it.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub seq: u64,
-    pub payload: Vec<u8>,
-}
 
 #[derive(Clone)]
 pub struct Store {
@@ -117,7 +24,7 @@ pub struct Store {
 pub(crate) struct Inner {
     pub(crate) engine: Arc<dyn Engine>,
     pub(crate) queues: RwLock<HashMap<String, QueueId>>,
-    pub(crate) depths: Arc<RwLock<HashMap<QueueId, Arc<Counters>>>>,
+    pub(crate) depths: Depths,
     writer: Writer,
     path: PathBuf,
 }
@@ -348,27 +255,6 @@ impl Store {
 
     pub(crate) fn depth_counter(&self, queue: QueueId) -> Arc<Counters> {
         depth_counter(&self.inner.depths, queue)
-    }
-}
-
-/// Events and bytes waiting in one queue, kept in memory, changed by the writer
-/// after each commit.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) events: AtomicU64,
-    pub(crate) bytes: AtomicU64,
-}
-
-pub(crate) fn depth_counter(
-    depths: &RwLock<HashMap<QueueId, Arc<Counters>>>,
-    queue: QueueId,
-) -> Arc<Counters> {
-    if let Some(c) = depths.read().ok().and_then(|d| d.get(&queue).cloned()) {
-        return c;
-    }
-    match depths.write() {
-        Ok(mut d) => d.entry(queue).or_default().clone(),
-        Err(_) => Arc::default(),
     }
 }
 

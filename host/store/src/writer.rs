@@ -8,16 +8,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 
 use crate::Error;
+use crate::config::StoreConfig;
+use crate::depth::{Depths, depth_counter};
 use crate::engine::{Engine, Table, WriteTxn};
 use crate::keys::{self, QueueId};
-use crate::store::{Completion, NewEvent, StoreConfig};
+use crate::request::{Completion, NewEvent};
 
 pub(crate) enum Op {
     CreateQueue(String),
@@ -49,8 +51,6 @@ enum Msg {
     Request(Op, ReplyTx),
     Close(oneshot::Sender<()>),
 }
-
-type Depths = Arc<RwLock<HashMap<QueueId, Arc<crate::store::Counters>>>>;
 
 /// Per queue: (events, bytes) added (positive) or removed (negative) by a commit.
 type Deltas = HashMap<QueueId, (i64, i64)>;
@@ -331,7 +331,7 @@ impl Worker {
                     self.unsynced = true;
                 }
                 for (queue, (events, bytes)) in deltas {
-                    let c = crate::store::depth_counter(&self.depths, queue);
+                    let c = depth_counter(&self.depths, queue);
                     for (counter, delta) in [(&c.events, events), (&c.bytes, bytes)] {
                         if delta >= 0 {
                             counter.fetch_add(delta as u64, Ordering::Relaxed);
