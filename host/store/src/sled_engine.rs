@@ -1,4 +1,5 @@
-//! The second engine: sled 0.34.7, kept beside redb to compare them (FACTS.md).
+//! The second engine: sled 0.34.7, kept beside redb to compare them (measured on a
+//! 2-core machine: ~16 us of CPU per event appended and consumed against redb's ~6).
 //!
 //! One sled `Tree` per [`Table`], all in one sled database folder.
 //!

@@ -22,7 +22,8 @@
 //! # How a request runs
 //!
 //! Built on the raw `wasip2` bindings (`wasi:http@0.2`), which were reliable where
-//! an async client was not (FACTS.md). A request is sent with `handle`, its body
+//! an async client was not (`wstd` 0.6.8's client failed 1–60% of requests
+//! with a spurious "connection reset" when measured). A request is sent with `handle`, its body
 //! written and finished, then the guest blocks on the response's pollable (the
 //! host runs the I/O meanwhile), and reads the body to its end, refusing more than
 //! [`Request::max_response`] bytes. Every resource is dropped child-first, as
