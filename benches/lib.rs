@@ -1,10 +1,13 @@
 //! Shared pieces of weft's benchmarks: the 1 KiB order event, rounds, medians and
-//! percentiles, the `weft` binary and a process's resident memory and CPU time.
+//! percentiles, the `weft` binary, the clock, publishing batches to a host, and a
+//! process's resident memory and CPU time.
 //!
 //! Each benchmark is a plain `main` (`harness = false`) that runs [`ROUNDS`] rounds
 //! of every case, its baseline included, and prints the median of the rounds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+pub use weft_tests::pid_with_arg;
 
 /// Rounds per case; the median of them is reported.
 pub const ROUNDS: usize = 5;
@@ -105,25 +108,59 @@ pub fn weft_bin() -> Result<WeftBin, String> {
     ))
 }
 
-/// The pid of the process whose command line mentions `dir` (a host's own temporary
-/// folder, which it gets as `--modules`/`--data`), other than this process.
-pub fn pid_with_arg(dir: &Path) -> Option<u32> {
-    let needle = dir.to_str()?.as_bytes();
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            if pid == me {
-                return None;
-            }
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            cmdline
-                .windows(needle.len())
-                .any(|w| w == needle)
-                .then_some(pid)
-        })
+/// The value of a prerequisite (the `weft` or `nats-server` binary); without it,
+/// says why and exits with status 2, so a missing prerequisite reads as one and not
+/// as a failed benchmark.
+pub fn or_exit<T, E: std::fmt::Display>(bench: &str, prerequisite: Result<T, E>) -> T {
+    match prerequisite {
+        Ok(value) => value,
+        Err(e) => {
+            eprintln!("{bench} benchmark: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The runtime the benchmarks that load a host run on: tokio's default
+/// multi-threaded one, so load generation uses both cores as a client would.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// Microseconds since the first call: the one clock an event's sender and its
+/// receiver share (both run in the benchmark's process), so a send time carried
+/// in an event or noted at publishing compares with an arrival time.
+pub fn now_us() -> u64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_micros() as u64
+}
+
+/// Publishes events `first..first + count` in one
+/// `application/cloudevents-batch+json` request (see [`batch_body`]); only a 202,
+/// the host's promise that the events are stored durably, counts.
+pub async fn publish_batch(
+    client: &reqwest::Client,
+    url: &str,
+    data: &[String],
+    first: u64,
+    count: usize,
+) -> anyhow::Result<()> {
+    let response = client
+        .post(url)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(batch_body(data, first, count))
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.bytes().await?;
+    if status != reqwest::StatusCode::ACCEPTED {
+        anyhow::bail!("publish: {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(())
 }
 
 /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
