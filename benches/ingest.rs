@@ -55,17 +55,8 @@ const SHAPES: [Shape; 2] = [
 ];
 
 fn main() -> anyhow::Result<()> {
-    let bin = match weft_benches::weft_bin() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("ingest benchmark: {e}");
-            std::process::exit(2);
-        }
-    };
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(bench(bin))
+    let bin = weft_benches::or_exit("ingest", weft_benches::weft_bin());
+    weft_benches::runtime()?.block_on(bench(bin))
 }
 
 struct Row {

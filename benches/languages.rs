@@ -27,9 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
-use serde_json::Value;
-use weft_benches::{median, order_json, thousands};
-use weft_core::{CallError, Event, Handler, Outcome};
+use weft_benches::{check_same, median, order_event, process_rate, thousands};
+use weft_core::{Event, Handler};
 use weft_runtime::{Defaults, Manifest, Module, Runtime};
 
 /// Distinct events cycled through.
@@ -143,14 +142,14 @@ fn main() -> anyhow::Result<()> {
         modules.push(Arc::new(module.unwrap()));
     }
 
-    let events: Vec<Event> = (0..DISTINCT as u64).map(order).collect();
+    let events: Vec<Event> = (0..DISTINCT as u64).map(order_event).collect();
 
     // All three must do the same work: compare their outputs on a batch.
     let sample = &events[..64];
     let expected = modules[0].handler().process(sample)?;
     for (l, m) in langs.iter().zip(&modules).skip(1) {
         let got = m.handler().process(sample)?;
-        check_same(l.name, &got, &expected)?;
+        check_same(l.name, "the Rust guest", &got, &expected)?;
     }
 
     // Instantiation: a fresh handler's first tiny call minus its second.
@@ -181,12 +180,17 @@ fn main() -> anyhow::Result<()> {
         cases.push((i, 64, m.handler()));
     }
     for (i, batch, handler) in &mut cases {
-        run(handler.as_mut(), &events, *batch, langs[*i].per_round / 4)?;
+        process_rate(handler.as_mut(), &events, *batch, langs[*i].per_round / 4)?;
     }
     let mut rates = vec![Vec::new(); cases.len()];
     for _ in 0..ROUNDS {
         for ((i, batch, handler), rates) in cases.iter_mut().zip(&mut rates) {
-            rates.push(run(handler.as_mut(), &events, *batch, langs[*i].per_round)?);
+            rates.push(process_rate(
+                handler.as_mut(),
+                &events,
+                *batch,
+                langs[*i].per_round,
+            )?);
         }
     }
     for ((i, batch, handler), r) in cases.iter().zip(rates) {
@@ -271,63 +275,4 @@ fn main() -> anyhow::Result<()> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-/// Events/s of `handler` over `count` events taken from `events` in batches of `batch`.
-fn run(
-    handler: &mut dyn Handler,
-    events: &[Event],
-    batch: usize,
-    count: usize,
-) -> Result<f64, CallError> {
-    let chunks: Vec<&[Event]> = events.chunks(batch).collect();
-    let start = Instant::now();
-    let mut done = 0;
-    for chunk in chunks.iter().cycle() {
-        if done >= count {
-            break;
-        }
-        let outcomes = handler.process(chunk)?;
-        done += black_box(outcomes).len();
-    }
-    Ok(done as f64 / start.elapsed().as_secs_f64())
-}
-
-/// Order `i` as published on `orders/created`.
-fn order(i: u64) -> Event {
-    Event {
-        id: format!("order-{i}"),
-        source: "/bench/shop".into(),
-        ty: "shop.order.created".into(),
-        subject: None,
-        time: None,
-        datacontenttype: Some("application/json".into()),
-        dataschema: None,
-        extensions: Vec::new(),
-        topic: "orders/created".into(),
-        data: order_json(i).into_bytes(),
-    }
-}
-
-fn check_same(name: &str, got: &[Outcome], expected: &[Outcome]) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        got.len() == expected.len(),
-        "{name}: {} outcomes",
-        got.len()
-    );
-    for (g, e) in got.iter().zip(expected) {
-        let (Outcome::Emit(g), Outcome::Emit(e)) = (g, e) else {
-            anyhow::bail!("{name}: {g:?} where the Rust guest gave {e:?}");
-        };
-        anyhow::ensure!(g.len() == 1 && e.len() == 1, "{name}: not one output each");
-        let (g, e) = (&g[0], &e[0]);
-        anyhow::ensure!(
-            g.topic == e.topic && g.datacontenttype == e.datacontenttype,
-            "{name}: attributes differ: {g:?} vs {e:?}"
-        );
-        let gv: Value = serde_json::from_slice(&g.data)?;
-        let ev: Value = serde_json::from_slice(&e.data)?;
-        anyhow::ensure!(gv == ev, "{name}: data differs:\n{gv}\n{ev}");
-    }
-    Ok(())
 }

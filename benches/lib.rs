@@ -1,10 +1,20 @@
-//! Shared pieces of weft's benchmarks: the 1 KiB order event, rounds, medians and
-//! percentiles, the `weft` binary and a process's resident memory and CPU time.
+//! Shared pieces of weft's benchmarks, kept in one place so that a case and its
+//! baseline, and one benchmark and the next, measure with the same code: the 1 KiB
+//! order event, the timed processing loop and output check of the in-process
+//! benchmarks, publishing batches to a host, rounds, medians and percentiles, the
+//! clock, the `weft` binary, and a process's resident memory and CPU time.
 //!
 //! Each benchmark is a plain `main` (`harness = false`) that runs [`ROUNDS`] rounds
 //! of every case, its baseline included, and prints the median of the rounds.
 
-use std::path::{Path, PathBuf};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::Value;
+use weft_core::{CallError, Event, Handler, Outcome};
+
+pub use weft_tests::pid_with_arg;
 
 /// Rounds per case; the median of them is reported.
 pub const ROUNDS: usize = 5;
@@ -105,25 +115,59 @@ pub fn weft_bin() -> Result<WeftBin, String> {
     ))
 }
 
-/// The pid of the process whose command line mentions `dir` (a host's own temporary
-/// folder, which it gets as `--modules`/`--data`), other than this process.
-pub fn pid_with_arg(dir: &Path) -> Option<u32> {
-    let needle = dir.to_str()?.as_bytes();
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            if pid == me {
-                return None;
-            }
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            cmdline
-                .windows(needle.len())
-                .any(|w| w == needle)
-                .then_some(pid)
-        })
+/// The value of a prerequisite (the `weft` or `nats-server` binary); without it,
+/// says why and exits with status 2, so a missing prerequisite reads as one and not
+/// as a failed benchmark.
+pub fn or_exit<T, E: std::fmt::Display>(bench: &str, prerequisite: Result<T, E>) -> T {
+    match prerequisite {
+        Ok(value) => value,
+        Err(e) => {
+            eprintln!("{bench} benchmark: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The runtime the benchmarks that load a host run on: tokio's default
+/// multi-threaded one, so load generation uses both cores as a client would.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// Microseconds since the first call: the one clock an event's sender and its
+/// receiver share (both run in the benchmark's process), so a send time carried
+/// in an event or noted at publishing compares with an arrival time.
+pub fn now_us() -> u64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_micros() as u64
+}
+
+/// Publishes events `first..first + count` in one
+/// `application/cloudevents-batch+json` request (see [`batch_body`]); only a 202,
+/// the host's promise that the events are stored durably, counts.
+pub async fn publish_batch(
+    client: &reqwest::Client,
+    url: &str,
+    data: &[String],
+    first: u64,
+    count: usize,
+) -> anyhow::Result<()> {
+    let response = client
+        .post(url)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(batch_body(data, first, count))
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.bytes().await?;
+    if status != reqwest::StatusCode::ACCEPTED {
+        anyhow::bail!("publish: {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(())
 }
 
 /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
@@ -188,6 +232,76 @@ pub fn batch_body(data: &[String], first: u64, count: usize) -> String {
     }
     body.push(']');
     body
+}
+
+/// Events/s of `handler` over `count` events taken from `events` in batches of
+/// `batch`: the worker's view of a processor (a batch of events in, one outcome per
+/// event out), shared so a guest and its baseline are timed by the same loop.
+pub fn process_rate(
+    handler: &mut dyn Handler,
+    events: &[Event],
+    batch: usize,
+    count: usize,
+) -> Result<f64, CallError> {
+    let chunks: Vec<&[Event]> = events.chunks(batch).collect();
+    let start = Instant::now();
+    let mut done = 0;
+    for chunk in chunks.iter().cycle() {
+        if done >= count {
+            break;
+        }
+        let outcomes = handler.process(chunk)?;
+        done += black_box(outcomes).len();
+    }
+    Ok(done as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Order `i` as published on `orders/created`, as a handler receives it.
+pub fn order_event(i: u64) -> Event {
+    Event {
+        id: format!("order-{i}"),
+        source: "/bench/shop".into(),
+        ty: "shop.order.created".into(),
+        subject: None,
+        time: None,
+        datacontenttype: Some("application/json".into()),
+        dataschema: None,
+        extensions: Vec::new(),
+        topic: "orders/created".into(),
+        data: order_json(i).into_bytes(),
+    }
+}
+
+/// Whether `got` carries the same outputs as `expected`, the baseline's: each
+/// event one output with the same topic, content type and JSON data (compared as
+/// values, so key order and spacing do not count). Throughputs compare only
+/// when the work does.
+pub fn check_same(
+    name: &str,
+    baseline: &str,
+    got: &[Outcome],
+    expected: &[Outcome],
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        got.len() == expected.len(),
+        "{name}: {} outcomes",
+        got.len()
+    );
+    for (g, e) in got.iter().zip(expected) {
+        let (Outcome::Emit(g), Outcome::Emit(e)) = (g, e) else {
+            anyhow::bail!("{name}: {g:?} where {baseline} gave {e:?}");
+        };
+        anyhow::ensure!(g.len() == 1 && e.len() == 1, "{name}: not one output each");
+        let (g, e) = (&g[0], &e[0]);
+        anyhow::ensure!(
+            g.topic == e.topic && g.datacontenttype == e.datacontenttype,
+            "{name}: attributes differ: {g:?} vs {e:?}"
+        );
+        let gv: Value = serde_json::from_slice(&g.data)?;
+        let ev: Value = serde_json::from_slice(&e.data)?;
+        anyhow::ensure!(gv == ev, "{name}: data differs:\n{gv}\n{ev}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,13 +11,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark")]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
 use serde_json::{Map, Value};
-use weft_benches::{ROUNDS, median, order_json, thousands};
+use weft_benches::{ROUNDS, check_same, median, order_event, process_rate, thousands};
 use weft_core::{CallError, Event, Handler, Outcome};
 use weft_runtime::{Defaults, Manifest, Module, Runtime};
 
@@ -60,7 +59,7 @@ fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow!("echo {e}"))?,
     );
 
-    let events: Vec<Event> = (0..DISTINCT as u64).map(order).collect();
+    let events: Vec<Event> = (0..DISTINCT as u64).map(order_event).collect();
     let mut cases: Vec<(&str, usize, Box<dyn Handler>)> = vec![
         ("wasm, batch 1", 1, module.handler()),
         ("wasm, batch 64", 64, module.handler()),
@@ -73,17 +72,17 @@ fn main() -> anyhow::Result<()> {
     let expected = cases[2].2.process(sample)?;
     for (name, _, handler) in &mut cases[..2] {
         let got = handler.process(sample)?;
-        check_same(name, &got, &expected)?;
+        check_same(name, "native", &got, &expected)?;
     }
 
     // Warm up (instances, caches, allocator), then the rounds, interleaved.
     for (_, batch, handler) in &mut cases {
-        run(handler.as_mut(), &events, *batch, PER_ROUND / 4)?;
+        process_rate(handler.as_mut(), &events, *batch, PER_ROUND / 4)?;
     }
     let mut rates = vec![Vec::new(); cases.len()];
     for _ in 0..ROUNDS {
         for ((_, batch, handler), rates) in cases.iter_mut().zip(&mut rates) {
-            rates.push(run(handler.as_mut(), &events, *batch, PER_ROUND)?);
+            rates.push(process_rate(handler.as_mut(), &events, *batch, PER_ROUND)?);
         }
     }
     let medians: Vec<f64> = rates.iter().map(|r| median(r)).collect();
@@ -119,65 +118,6 @@ fn main() -> anyhow::Result<()> {
     );
     println!("guest: {} ({} bytes)", wasm_path.display(), wasm.len());
     println!("(took {:.1} s)", started.elapsed().as_secs_f64());
-    Ok(())
-}
-
-/// Events/s of `handler` over `count` events taken from `events` in batches of `batch`.
-fn run(
-    handler: &mut dyn Handler,
-    events: &[Event],
-    batch: usize,
-    count: usize,
-) -> Result<f64, CallError> {
-    let chunks: Vec<&[Event]> = events.chunks(batch).collect();
-    let start = Instant::now();
-    let mut done = 0;
-    for chunk in chunks.iter().cycle() {
-        if done >= count {
-            break;
-        }
-        let outcomes = handler.process(chunk)?;
-        done += black_box(outcomes).len();
-    }
-    Ok(done as f64 / start.elapsed().as_secs_f64())
-}
-
-/// Order `i` as published on `orders/created`.
-fn order(i: u64) -> Event {
-    Event {
-        id: format!("order-{i}"),
-        source: "/bench/shop".into(),
-        ty: "shop.order.created".into(),
-        subject: None,
-        time: None,
-        datacontenttype: Some("application/json".into()),
-        dataschema: None,
-        extensions: Vec::new(),
-        topic: "orders/created".into(),
-        data: order_json(i).into_bytes(),
-    }
-}
-
-fn check_same(name: &str, got: &[Outcome], expected: &[Outcome]) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        got.len() == expected.len(),
-        "{name}: {} outcomes",
-        got.len()
-    );
-    for (g, e) in got.iter().zip(expected) {
-        let (Outcome::Emit(g), Outcome::Emit(e)) = (g, e) else {
-            anyhow::bail!("{name}: {g:?} where native gave {e:?}");
-        };
-        anyhow::ensure!(g.len() == 1 && e.len() == 1, "{name}: not one output each");
-        let (g, e) = (&g[0], &e[0]);
-        anyhow::ensure!(
-            g.topic == e.topic && g.datacontenttype == e.datacontenttype,
-            "{name}: attributes differ: {g:?} vs {e:?}"
-        );
-        let gv: Value = serde_json::from_slice(&g.data)?;
-        let ev: Value = serde_json::from_slice(&e.data)?;
-        anyhow::ensure!(gv == ev, "{name}: data differs:\n{gv}\n{ev}");
-    }
     Ok(())
 }
 

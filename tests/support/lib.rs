@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod nats;
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -118,8 +120,8 @@ pub fn example_manifest(name: &str) -> String {
         .unwrap()
 }
 
-/// A free loopback port (bound, then released for the host to take).
-fn free_port() -> u16 {
+/// A free loopback port (bound, then released for the host or server to take).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -387,6 +389,29 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
         .parse::<u64>()
         .ok()?;
     Some(kib * 1024)
+}
+
+/// The pid of the process whose command line mentions `path` (a host's own
+/// temporary folder, a server's configuration file), other than this process: the
+/// real server when it was started through a wrapper such as a pyenv shim, whose
+/// pid is not the server's.
+pub fn pid_with_arg(path: &Path) -> Option<u32> {
+    let needle = path.to_str()?.as_bytes();
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            if pid == me {
+                return None;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline
+                .windows(needle.len())
+                .any(|w| w == needle)
+                .then_some(pid)
+        })
 }
 
 /// A manifest for a fixture guest.
