@@ -18,7 +18,9 @@ pub mod quota;
 pub mod repair;
 pub mod retry;
 pub mod route;
+pub mod secrets;
 pub mod topic;
+pub mod units;
 pub mod worker;
 
 pub use event::Event;
