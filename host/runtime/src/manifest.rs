@@ -352,7 +352,7 @@ impl Manifest {
                 };
                 crate::http::HttpGrant::new(&h.allow, &h.addresses, timeout, max_response)
                     .unwrap_or_else(|errors| {
-                        problems.extend(errors.into_iter().map(|e| format!("http: {e}")));
+                        problems.extend(errors.problems.into_iter().map(|e| format!("http: {e}")));
                         crate::http::HttpGrant::none()
                     })
             }
