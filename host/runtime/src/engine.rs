@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use crate::bindings::{self, LogBudget, Processor, State, StateReader};
+use crate::bindings::{self, InstanceState, LogBudget, Processor, StateReader};
 
 /// How often the epoch advances; a call's time budget is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -98,7 +98,7 @@ impl std::fmt::Display for Allocator {
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) engine: Engine,
-    pub(crate) linker: std::sync::Arc<Linker<State>>,
+    pub(crate) linker: std::sync::Arc<Linker<InstanceState>>,
     cache_dir: PathBuf,
     /// Where modules' committed `state` is read; `None` offline (`weft test`).
     pub(crate) state: Option<std::sync::Arc<dyn StateReader>>,
@@ -181,9 +181,9 @@ impl Runtime {
     }
 
     /// A store for one instance, with the limits that wasmtime keeps per store
-    /// (those kept by the store's data are set up by [`State::new`]) and its
+    /// (those kept by the store's data are set up by [`InstanceState::new`]) and its
     /// module's log budget, shared with the module's other instances.
-    pub(crate) fn store(&self, mut state: State) -> Store<State> {
+    pub(crate) fn store(&self, mut state: InstanceState) -> Store<InstanceState> {
         state.log = self.log_budget(&state.module);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -15,7 +15,7 @@ use wasmtime::{Store, Trap};
 use weft_core::{CallError, Event, Handler, Outcome};
 
 use crate::bindings::{
-    self, Egress, EgressPre, Failure, Ingress, IngressPre, Processor, ProcessorPre, State,
+    self, Egress, EgressPre, Failure, Ingress, IngressPre, InstanceState, Processor, ProcessorPre,
     wit_source,
 };
 use crate::engine::{EPOCH_TICK, Runtime};
@@ -35,9 +35,9 @@ pub struct Module {
 }
 
 enum Pre {
-    Processor(ProcessorPre<State>),
-    Ingress(IngressPre<State>),
-    Egress(EgressPre<State>),
+    Processor(ProcessorPre<InstanceState>),
+    Ingress(IngressPre<InstanceState>),
+    Egress(EgressPre<InstanceState>),
 }
 
 enum Bindings {
@@ -189,7 +189,7 @@ impl Module {
     }
 
     fn instantiate(&self) -> Result<Instance, CallError> {
-        let state = State::new(
+        let state = InstanceState::new(
             self.name_arc.clone(),
             &self.manifest,
             self.config.clone(),
@@ -210,7 +210,7 @@ impl Module {
 }
 
 struct Instance {
-    store: Store<State>,
+    store: Store<InstanceState>,
     bindings: Bindings,
 }
 
@@ -261,7 +261,7 @@ impl Caller {
     /// call that fails is dropped with the instance.
     fn call<T>(
         &mut self,
-        f: impl FnOnce(&Bindings, &mut Store<State>) -> wasmtime::Result<T>,
+        f: impl FnOnce(&Bindings, &mut Store<InstanceState>) -> wasmtime::Result<T>,
     ) -> Result<T, CallError> {
         let mut instance = match self.instance.take() {
             Some(i) => i,
@@ -272,11 +272,11 @@ impl Caller {
         };
         let timeout = self.module.manifest.call_timeout;
         instance.store.set_epoch_deadline(ticks(timeout));
-        instance.store.data_mut().state.clear();
+        instance.store.data_mut().writes.clear();
         let Instance { store, bindings } = &mut instance;
         match f(bindings, store) {
             Ok(v) => {
-                self.state = instance.store.data_mut().state.take();
+                self.state = instance.store.data_mut().writes.take();
                 self.calls += 1;
                 self.memory = instance.store.data().limits.memory_used();
                 if self.should_recycle() {
