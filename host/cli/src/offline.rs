@@ -37,7 +37,7 @@ pub fn check(file: &Path) -> anyhow::Result<()> {
             anyhow::anyhow!(
                 "{} is invalid:\n  {}",
                 manifest.display(),
-                e.replace('\n', "\n  ")
+                e.to_string().replace('\n', "\n  ")
             )
         })?;
         m.check_world(report.world.kind()).map_err(|e| {
@@ -45,7 +45,7 @@ pub fn check(file: &Path) -> anyhow::Result<()> {
                 "{} does not fit a {}:\n  {}",
                 manifest.display(),
                 report.world,
-                e.replace('\n', "\n  ")
+                e.to_string().replace('\n', "\n  ")
             )
         })?;
         let list = |p: &weft_core::Patterns| p.iter().map(|p| p.to_string()).collect::<Vec<_>>();
@@ -159,7 +159,7 @@ pub fn test(
         anyhow::anyhow!(
             "{} is invalid:\n  {}",
             manifest_path.display(),
-            e.replace('\n', "\n  ")
+            e.to_string().replace('\n', "\n  ")
         )
     })?;
     let name = weft_runtime::folder::module_name(file)

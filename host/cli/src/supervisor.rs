@@ -440,6 +440,7 @@ impl Supervisor {
         let module = match loaded {
             Ok(m) => Arc::new(m),
             Err(reason) => {
+                let reason = reason.to_string();
                 tracing::error!(file = %wasm.display(), %reason, "module refused");
                 self.board.refuse(&wasm, &reason);
                 self.refused.insert(name.to_owned(), look);

@@ -13,6 +13,7 @@
 //! engine-wide ones (stack depth, the instance pool) are in [`crate::engine`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -168,6 +169,20 @@ impl StateWrites {
 /// Longest log line a guest may write; longer ones are cut, so a guest cannot
 /// flood the host's log with one call.
 const MAX_LOG_LINE: usize = 4096;
+
+/// Why an instance's state could not be set up. A module is started once
+/// before it is accepted, so this reaches an operator as "fails to start" at
+/// load, or as a failed call if a folder went away since.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// A `[folders]` entry the host cannot open (gone, or not permitted).
+    #[error("cannot map folder {} to {guest}: {error}", .host.display())]
+    Folder {
+        host: PathBuf,
+        guest: String,
+        error: wasmtime::Error,
+    },
+}
 
 /// What one instance's `Store` holds: its module's grants and config, its
 /// limits, and the `state` writes of the call in progress. Named apart from
@@ -342,7 +357,7 @@ impl InstanceState {
         manifest: &crate::Manifest,
         config: Arc<Vec<(String, String)>>,
         reader: Option<Arc<dyn StateReader>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, InstanceError> {
         let mut wasi = WasiCtx::builder();
         // Sockets are off by default in wasmtime-wasi 48; saying so keeps them off
         // should a default change. HTTP goes through wasi:http and its policy.
@@ -358,9 +373,12 @@ impl InstanceState {
             } else {
                 FsPerms::ReadOnly
             };
-            wasi.preopened_dir(&f.host, &f.guest, perms).map_err(|e| {
-                format!("cannot map folder {} to {}: {e}", f.host.display(), f.guest)
-            })?;
+            wasi.preopened_dir(&f.host, &f.guest, perms)
+                .map_err(|error| InstanceError::Folder {
+                    host: f.host.clone(),
+                    guest: f.guest.clone(),
+                    error,
+                })?;
         }
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
@@ -552,6 +570,23 @@ mod tests {
             .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
             .unwrap_err();
         assert!(e.to_string().contains("table limit"), "{e}");
+    }
+
+    #[test]
+    fn an_unmappable_folder_names_host_and_guest_paths() {
+        let manifest = crate::Manifest::parse(
+            "subscribe = [\"a\"]\n[folders]\n\"/in\" = { path = \"/nonexistent/weft/in\" }",
+            &crate::Defaults::default(),
+        )
+        .unwrap();
+        let error = InstanceState::new("m".into(), &manifest, Arc::default(), None)
+            .err()
+            .unwrap();
+        let shown = error.to_string();
+        assert!(
+            shown.starts_with("cannot map folder /nonexistent/weft/in to /in: "),
+            "{shown}"
+        );
     }
 
     #[test]

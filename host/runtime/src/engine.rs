@@ -255,6 +255,37 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// An error with its causes on one line, without wasm backtraces, short enough
+/// for a log line or an error record.
+pub fn root(e: &wasmtime::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        // A host function's error (a limit, say) comes wrapped in the backtrace
+        // of the guest that called it: only the error says why.
+        if s.starts_with("error while executing at wasm backtrace:") {
+            continue;
+        }
+        let s = s.split("\nwasm backtrace:").next().unwrap_or("").trim();
+        if s.is_empty() || text.contains(s) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(s);
+    }
+    if text.len() > 1024 {
+        let mut end = 1024;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 /// The engine for `runtime`: pooled if asked and possible, else on demand.
 fn engine(runtime: &RuntimeConfig) -> anyhow::Result<(Engine, Allocator)> {
     let mut config = Config::new();
@@ -275,7 +306,7 @@ fn engine(runtime: &RuntimeConfig) -> anyhow::Result<(Engine, Allocator)> {
             }
             Err(e) => tracing::warn!(
                 instances,
-                error = %crate::inspect::root(&e),
+                error = %root(&e),
                 "cannot reserve the instance pool; allocating instances on demand (lower [modules] pool_instances, or raise `ulimit -v`)"
             ),
         }

@@ -35,12 +35,12 @@
 //!
 //! The policy's parts, one file each, in the order a request meets them:
 //!
-//! | file         | role                                                              |
-//! |--------------|-------------------------------------------------------------------|
-//! | `grant.rs`   | [`HttpGrant`]: `[http]` checked; steps 1 and 2's questions         |
-//! | `address.rs` | [`forbidden`] addresses and the CIDR blocks that grant them        |
-//! | `sender.rs`  | [`HttpPolicy`]: the steps in order, DNS, connect, TLS, timeouts    |
-//! | `body.rs`    | the response body bounded by `max_response` and the timeout       |
+//! | file         | role                                                            |
+//! |--------------|-----------------------------------------------------------------|
+//! | `grant.rs`   | [`HttpGrant`]: `[http]` checked; the questions of steps 1 and 2 |
+//! | `address.rs` | [`forbidden`] addresses and the CIDR blocks that grant them     |
+//! | `sender.rs`  | [`HttpPolicy`]: the steps in order; DNS, connect, TLS, timeouts |
+//! | `body.rs`    | the response body, bounded by `max_response` and the timeout    |
 //!
 //! [`WasiHttpHooks`]: wasmtime_wasi_http::WasiHttpHooks
 //! [`WasiHttpHooks::send_request`]: wasmtime_wasi_http::WasiHttpHooks::send_request
