@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use serde::Deserialize;
+use weft_core::secrets::Secrets;
 use weft_runtime::Defaults;
 
 use crate::auth::Grant;
-use crate::secrets::{SecretSource, Secrets};
+use crate::secrets::{self, SecretSource};
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -295,7 +296,7 @@ impl HostConfig {
                 Err(e) => problems.push(format!("subscriptions.{name}.subscribe: {e}")),
             }
         }
-        match Secrets::resolve(&file.secrets, |var| std::env::var(var)) {
+        match secrets::resolve(&file.secrets, |var| std::env::var(var)) {
             Ok(secrets) => c.secrets = secrets,
             Err(p) => problems.extend(p),
         }

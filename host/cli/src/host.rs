@@ -69,13 +69,7 @@ pub async fn run(
     })?;
     let modules_dir = paths.modules.clone();
     let mut defaults = config.modules.clone();
-    defaults.secrets = weft_runtime::Secrets::new(
-        config
-            .secrets
-            .names()
-            .filter_map(|n| Some((n.to_owned(), config.secrets.get(n)?.to_owned())))
-            .collect(),
-    );
+    defaults.secrets = config.secrets.clone();
     // 3. The modules, as the folder holds them now; the supervisor keeps it so.
     // Workers start only once every route exists (step 4): a worker that commits
     // its backlog's outputs before a downstream subscription is routed would

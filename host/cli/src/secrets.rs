@@ -12,14 +12,15 @@
 //! All of them are resolved once, at start: a variable that is not set, a file that
 //! cannot be read, or an empty value is a start-up error naming the secret and its
 //! source, never the value. Relative file paths are relative to the working directory,
-//! like the flags' paths. [`Secrets`] never shows a value in `Debug`, so a config can be
-//! logged whole.
+//! like the flags' paths. The values end up in a [`Secrets`], shared with the runtime
+//! (manifests' `{ secret = "NAME" }`), which never shows a value in `Debug`, so a
+//! config can be logged whole.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use weft_core::secrets::Secrets;
 
 /// Where one secret comes from, as written in `[secrets]`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -31,56 +32,30 @@ pub struct SecretSource {
     pub file: Option<PathBuf>,
 }
 
-/// The resolved secrets, by name. `Debug` shows the names only.
-#[derive(Clone, Default)]
-pub struct Secrets {
-    values: BTreeMap<String, String>,
-}
-
-impl fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Secrets")
-            .field("names", &self.values.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Secrets {
-    /// Resolves every source, reading variables through `env` (the process
-    /// environment in the host; a map in tests). Every problem is returned, one line
-    /// each, naming the secret and its source.
-    pub fn resolve(
-        sources: &BTreeMap<String, SecretSource>,
-        env: impl Fn(&str) -> Result<String, std::env::VarError>,
-    ) -> Result<Self, Vec<String>> {
-        let mut values = BTreeMap::new();
-        let mut problems = Vec::new();
-        for (name, source) in sources {
-            match resolve_one(source, &env) {
-                Ok(v) if v.is_empty() => {
-                    problems.push(format!("secrets.{name}: {} is empty", describe(source)))
-                }
-                Ok(v) => {
-                    values.insert(name.clone(), v);
-                }
-                Err(e) => problems.push(format!("secrets.{name}: {e}")),
+/// Resolves every source, reading variables through `env` (the process
+/// environment in the host; a map in tests). Every problem is returned, one line
+/// each, naming the secret and its source.
+pub fn resolve(
+    sources: &BTreeMap<String, SecretSource>,
+    env: impl Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<Secrets, Vec<String>> {
+    let mut values = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, source) in sources {
+        match resolve_one(source, &env) {
+            Ok(v) if v.is_empty() => {
+                problems.push(format!("secrets.{name}: {} is empty", describe(source)))
             }
-        }
-        if problems.is_empty() {
-            Ok(Self { values })
-        } else {
-            Err(problems)
+            Ok(v) => {
+                values.insert(name.clone(), v);
+            }
+            Err(e) => problems.push(format!("secrets.{name}: {e}")),
         }
     }
-
-    /// The value of secret `name`, if the config defines it.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
-    }
-
-    /// The names of the secrets, sorted.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.values.keys().map(String::as_str)
+    if problems.is_empty() {
+        Ok(Secrets::new(values))
+    } else {
+        Err(problems)
     }
 }
 
@@ -146,7 +121,7 @@ mod tests {
             "A = {{ env = \"WEFT_A\" }}\nB = {{ file = {:?} }}\n",
             file.display().to_string()
         );
-        let s = Secrets::resolve(&sources(&text), env_of(&[("WEFT_A", "from-env")])).unwrap();
+        let s = resolve(&sources(&text), env_of(&[("WEFT_A", "from-env")])).unwrap();
         assert_eq!(s.get("A"), Some("from-env"));
         assert_eq!(
             s.get("B"),
@@ -162,14 +137,14 @@ mod tests {
         let file = dir.path().join("token");
         std::fs::write(&file, "two\n\n").unwrap();
         let text = format!("B = {{ file = {:?} }}\n", file.display().to_string());
-        let s = Secrets::resolve(&sources(&text), env_of(&[])).unwrap();
+        let s = resolve(&sources(&text), env_of(&[])).unwrap();
         assert_eq!(s.get("B"), Some("two\n"));
     }
 
     #[test]
     fn every_missing_secret_is_named_with_its_source_at_once() {
         let text = "A = { env = \"WEFT_NOT_SET\" }\nB = { file = \"/nonexistent/weft/token\" }\nC = {}\nD = { env = \"WEFT_EMPTY\" }\n";
-        let err = Secrets::resolve(&sources(text), env_of(&[("WEFT_EMPTY", "")]))
+        let err = resolve(&sources(text), env_of(&[("WEFT_EMPTY", "")]))
             .unwrap_err()
             .join("\n");
         for needle in [
@@ -184,7 +159,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_a_value() {
-        let s = Secrets::resolve(
+        let s = resolve(
             &sources("A = { env = \"WEFT_A\" }\n"),
             env_of(&[("WEFT_A", "hunter2")]),
         )
