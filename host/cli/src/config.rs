@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use serde::Deserialize;
 use weft_core::secrets::Secrets;
+use weft_core::units;
 use weft_runtime::Defaults;
 
 use crate::auth::Grant;
@@ -181,8 +182,8 @@ impl HostConfig {
         let mut c = Self::default();
         let mut problems = Vec::new();
         if let Some(s) = &file.ingest.max_body {
-            match s.parse::<bytesize::ByteSize>() {
-                Ok(b) => c.max_body = usize::try_from(b.as_u64()).unwrap_or(usize::MAX),
+            match units::parse_size(s) {
+                Ok(b) => c.max_body = usize::try_from(b).unwrap_or(usize::MAX),
                 Err(_) => problems.push(format!(
                     "ingest.max_body = \"{s}\" is not a size like \"1MiB\""
                 )),
@@ -203,8 +204,8 @@ impl HostConfig {
             &mut problems,
         );
         if let Some(s) = &file.modules.memory {
-            match s.parse::<bytesize::ByteSize>() {
-                Ok(b) => c.modules.memory = b.as_u64(),
+            match units::parse_size(s) {
+                Ok(b) => c.modules.memory = b,
                 Err(_) => problems.push(format!(
                     "modules.memory = \"{s}\" is not a size like \"64MiB\""
                 )),
@@ -370,19 +371,17 @@ fn tokens(
 
 fn dur(value: &Option<String>, field: &str, into: &mut Duration, problems: &mut Vec<String>) {
     if let Some(s) = value {
-        match humantime::parse_duration(s) {
+        match units::parse_duration(s) {
             Ok(d) => *into = d,
-            Err(e) => problems.push(format!(
-                "{field} = \"{s}\" is not a duration like \"5s\" ({e})"
-            )),
+            Err(e) => problems.push(format!("{field} = {e}")),
         }
     }
 }
 
 fn size(value: &Option<String>, field: &str, into: &mut u64, problems: &mut Vec<String>) {
     if let Some(s) = value {
-        match s.parse::<bytesize::ByteSize>() {
-            Ok(b) => *into = b.as_u64(),
+        match units::parse_size(s) {
+            Ok(b) => *into = b,
             Err(_) => problems.push(format!("{field} = \"{s}\" is not a size like \"256MiB\"")),
         }
     }
