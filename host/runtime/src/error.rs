@@ -2,9 +2,9 @@
 //! operator reads after the file's name (`orders.wasm has no manifest: ...`),
 //! on the status board, in the log and from `weft test`.
 //!
-//! The variants follow the load in order (name, file, manifest, component,
-//! world, folders, start), so a caller can branch on how far a module got; the
-//! messages say what is wrong and what to do about it.
+//! The variants follow the load, roughly in order (name, file, manifest,
+//! component, world, folders, start), so a caller can branch on how far a
+//! module got; the messages say what is wrong and what to do about it.
 
 use std::io;
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
-//! What a `.wasm` file is: `weft check`'s answers, and the first checks on load.
+//! What a `.wasm` file is: `weft check`'s answers, and the checks loading
+//! shares with it (header, compile, world, link), so both say the same.
 
 use wasmtime::component::Component;
 
@@ -57,9 +58,10 @@ pub struct Report {
     pub exports: Vec<String>,
 }
 
-/// Why a `.wasm` is not a weft module, as `weft check` reports it (loading
-/// reports the same, see [`crate::LoadError::Component`]). Each says what the
-/// file is instead, and for a core module how to make it a component.
+/// Why a `.wasm` is not a weft module, as `weft check` reports it. Loading
+/// reports the same through [`crate::LoadError::Component`], except a
+/// component of no weft world, whose load message adds how to build one
+/// ([`crate::LoadError::NotWeft`]). Each says what the file is instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InspectError {
     #[error("is empty")]
@@ -185,4 +187,35 @@ pub fn inspect(runtime: &Runtime, wasm: &[u8]) -> Result<Report, InspectError> {
         imports: imports(runtime, &component),
         exports: exports(runtime, &component),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn a_refused_header_says_what_the_file_is_instead() {
+        let shown = |wasm: &[u8]| check_header(wasm).unwrap_err().to_string();
+        assert_eq!(shown(b""), "is empty");
+        assert_eq!(shown(b"hello"), "is not WebAssembly (no `\\0asm` header)");
+        assert!(
+            shown(b"\0asm\x01\0\0\0").starts_with("is a core WebAssembly module, not a component: build it with `cargo build --target wasm32-wasip2`"),
+            "{}",
+            shown(b"\0asm\x01\0\0\0")
+        );
+        assert_eq!(
+            shown(b"\0asm\x01\0\x02\0"),
+            "has an unknown WebAssembly version/layer [1, 0, 2, 0]"
+        );
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+        let mismatch = InspectError::Mismatch {
+            world: World::Ingress,
+            reason: "no func `poll`".into(),
+        };
+        assert_eq!(
+            mismatch.to_string(),
+            "does not match world `ingress connector`: no func `poll`"
+        );
+    }
 }
