@@ -433,14 +433,13 @@ impl Supervisor {
             tracing::info!(module = %name, bytes = size, "loading a large module (compiled once, then cached)");
         }
         let loaded = tokio::task::spawn_blocking(move || {
-            weft_runtime::load_file(&runtime, &path, &defaults)
+            weft_runtime::load_file(&runtime, &path, &defaults).map_err(|e| e.to_string())
         })
         .await?;
         let compile_ms = started.elapsed().as_millis() as u64;
         let module = match loaded {
             Ok(m) => Arc::new(m),
             Err(reason) => {
-                let reason = reason.to_string();
                 tracing::error!(file = %wasm.display(), %reason, "module refused");
                 self.board.refuse(&wasm, &reason);
                 self.refused.insert(name.to_owned(), look);
