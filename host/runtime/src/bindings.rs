@@ -5,14 +5,15 @@
 //! generated once (in `processor_world`) and mapped into the others with `with`,
 //! so one `Event` type and one implementation of each import serve all three.
 //!
-//! [`State`] is also where an instance's limits are kept: the constants below
-//! bound what a guest can make the host hold (memory outside its own linear
-//! memory, host resources, copies, log lines). Each names the attack it stops;
-//! passing one fails the call (a trap, whose reason names the limit) or, for
-//! logs, drops lines and says so. The engine-wide ones (stack depth, the
-//! instance pool) are in [`crate::engine`].
+//! [`InstanceState`] (what each instance's `Store` holds) is also where its
+//! limits are kept: the constants below bound what a guest can make the host
+//! hold (memory outside its own linear memory, host resources, copies, log
+//! lines). Each names the attack it stops; passing one fails the call (a trap,
+//! whose reason names the limit) or, for logs, drops lines and says so. The
+//! engine-wide ones (stack depth, the instance pool) are in [`crate::engine`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -145,14 +146,16 @@ impl StateReader for weft_store::Store {
     }
 }
 
-/// A call's writes to `state`, committed with the call's results by the caller.
+/// A call's writes to the `state` import, held until the call succeeds: the
+/// caller commits them with the call's results, so a failed call's writes are
+/// dropped with it and weft's store never holds half a call's writes.
 #[derive(Default)]
-pub struct PendingState {
+pub struct StateWrites {
     reader: Option<Arc<dyn StateReader>>,
     changes: BTreeMap<String, Option<Vec<u8>>>,
 }
 
-impl PendingState {
+impl StateWrites {
     /// The changes made since the last take, for the commit.
     pub fn take(&mut self) -> Vec<(String, Option<Vec<u8>>)> {
         std::mem::take(&mut self.changes).into_iter().collect()
@@ -167,12 +170,28 @@ impl PendingState {
 /// flood the host's log with one call.
 const MAX_LOG_LINE: usize = 4096;
 
-/// What one instance's `Store` holds.
-pub struct State {
+/// Why an instance's state could not be set up. A module is started once
+/// before it is accepted, so this reaches an operator as "fails to start" at
+/// load, or as a failed call if a folder went away since.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// A `[folders]` entry the host cannot open (gone, or not permitted).
+    #[error("cannot map folder {} to {guest}: {error}", .host.display())]
+    Folder {
+        host: PathBuf,
+        guest: String,
+        error: wasmtime::Error,
+    },
+}
+
+/// What one instance's `Store` holds: its module's grants and config, its
+/// limits, and the `state` writes of the call in progress. Named apart from
+/// the `state` import, which is only one of the things it serves.
+pub struct InstanceState {
     pub module: Arc<str>,
     pub config: Arc<Vec<(String, String)>>,
     pub limits: GuestLimits,
-    pub state: PendingState,
+    pub writes: StateWrites,
     wasi: WasiCtx,
     table: ResourceTable,
     http_ctx: WasiHttpCtx,
@@ -329,7 +348,7 @@ impl LogBudget {
     }
 }
 
-impl State {
+impl InstanceState {
     /// A guest's state with exactly what its manifest grants: the folders it maps
     /// (read-only unless `write = true`) and the HTTP origins it lists. No
     /// environment, no sockets, no inherited stdio.
@@ -338,7 +357,7 @@ impl State {
         manifest: &crate::Manifest,
         config: Arc<Vec<(String, String)>>,
         reader: Option<Arc<dyn StateReader>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, InstanceError> {
         let mut wasi = WasiCtx::builder();
         // Sockets are off by default in wasmtime-wasi 48; saying so keeps them off
         // should a default change. HTTP goes through wasi:http and its policy.
@@ -354,9 +373,12 @@ impl State {
             } else {
                 FsPerms::ReadOnly
             };
-            wasi.preopened_dir(&f.host, &f.guest, perms).map_err(|e| {
-                format!("cannot map folder {} to {}: {e}", f.host.display(), f.guest)
-            })?;
+            wasi.preopened_dir(&f.host, &f.guest, perms)
+                .map_err(|error| InstanceError::Folder {
+                    host: f.host.clone(),
+                    guest: f.guest.clone(),
+                    error,
+                })?;
         }
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
@@ -367,7 +389,7 @@ impl State {
             module,
             config,
             limits: GuestLimits::new(usize::try_from(manifest.memory).unwrap_or(usize::MAX)),
-            state: PendingState {
+            writes: StateWrites {
                 reader,
                 changes: BTreeMap::new(),
             },
@@ -379,7 +401,7 @@ impl State {
     }
 }
 
-impl WasiView for State {
+impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
@@ -388,7 +410,7 @@ impl WasiView for State {
     }
 }
 
-impl WasiHttpView for State {
+impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {
             ctx: &mut self.http_ctx,
@@ -398,12 +420,12 @@ impl WasiHttpView for State {
     }
 }
 
-impl state::Host for State {
+impl state::Host for InstanceState {
     fn get(&mut self, key: String) -> Option<Vec<u8>> {
-        if let Some(v) = self.state.changes.get(&key) {
+        if let Some(v) = self.writes.changes.get(&key) {
             return v.clone();
         }
-        self.state.reader.as_ref()?.get(&self.module, &key)
+        self.writes.reader.as_ref()?.get(&self.module, &key)
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
@@ -415,34 +437,34 @@ impl state::Host for State {
             );
         }
         // Counting keys is a range read: only a new key can pass the limit.
-        let known = self.state.changes.contains_key(&key)
+        let known = self.writes.changes.contains_key(&key)
             || self
-                .state
+                .writes
                 .reader
                 .as_ref()
                 .is_some_and(|r| r.get(&self.module, &key).is_some());
         if !known {
             let held = self
-                .state
+                .writes
                 .reader
                 .as_ref()
                 .map_or(0, |r| r.len(&self.module, MAX_STATE_KEYS + 1));
-            if held + self.state.changes.len() >= MAX_STATE_KEYS {
+            if held + self.writes.changes.len() >= MAX_STATE_KEYS {
                 wasmtime::bail!("state.set: the module holds {MAX_STATE_KEYS} keys already");
             }
         }
-        self.state.changes.insert(key, Some(value));
+        self.writes.changes.insert(key, Some(value));
         Ok(())
     }
 
     fn remove(&mut self, key: String) {
-        self.state.changes.insert(key, None);
+        self.writes.changes.insert(key, None);
     }
 }
 
-impl types::Host for State {}
+impl types::Host for InstanceState {}
 
-impl log::Host for State {
+impl log::Host for InstanceState {
     fn log(&mut self, level: log::Level, message: String) {
         let mut message = message;
         if message.len() > MAX_LOG_LINE {
@@ -487,7 +509,7 @@ fn enabled(level: log::Level) -> bool {
     }
 }
 
-impl config::Host for State {
+impl config::Host for InstanceState {
     fn get(&mut self, key: String) -> Option<String> {
         self.config
             .iter()
@@ -548,6 +570,23 @@ mod tests {
             .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
             .unwrap_err();
         assert!(e.to_string().contains("table limit"), "{e}");
+    }
+
+    #[test]
+    fn an_unmappable_folder_names_host_and_guest_paths() {
+        let manifest = crate::Manifest::parse(
+            "subscribe = [\"a\"]\n[folders]\n\"/in\" = { path = \"/nonexistent/weft/in\" }",
+            &crate::Defaults::default(),
+        )
+        .unwrap();
+        let error = InstanceState::new("m".into(), &manifest, Arc::default(), None)
+            .err()
+            .unwrap();
+        let shown = error.to_string();
+        assert!(
+            shown.starts_with("cannot map folder /nonexistent/weft/in to /in: "),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use crate::bindings::{self, LogBudget, Processor, State, StateReader};
+use crate::bindings::{self, InstanceState, LogBudget, Processor, StateReader};
 
 /// How often the epoch advances; a call's time budget is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -98,7 +98,7 @@ impl std::fmt::Display for Allocator {
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) engine: Engine,
-    pub(crate) linker: std::sync::Arc<Linker<State>>,
+    pub(crate) linker: std::sync::Arc<Linker<InstanceState>>,
     cache_dir: PathBuf,
     /// Where modules' committed `state` is read; `None` offline (`weft test`).
     pub(crate) state: Option<std::sync::Arc<dyn StateReader>>,
@@ -181,9 +181,9 @@ impl Runtime {
     }
 
     /// A store for one instance, with the limits that wasmtime keeps per store
-    /// (those kept by the store's data are set up by [`State::new`]) and its
+    /// (those kept by the store's data are set up by [`InstanceState::new`]) and its
     /// module's log budget, shared with the module's other instances.
-    pub(crate) fn store(&self, mut state: State) -> Store<State> {
+    pub(crate) fn store(&self, mut state: InstanceState) -> Store<InstanceState> {
         state.log = self.log_budget(&state.module);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -255,6 +255,37 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// An error with its causes on one line, without wasm backtraces, short enough
+/// for a log line or an error record.
+pub fn root(e: &wasmtime::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        // A host function's error (a limit, say) comes wrapped in the backtrace
+        // of the guest that called it: only the error says why.
+        if s.starts_with("error while executing at wasm backtrace:") {
+            continue;
+        }
+        let s = s.split("\nwasm backtrace:").next().unwrap_or("").trim();
+        if s.is_empty() || text.contains(s) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(s);
+    }
+    if text.len() > 1024 {
+        let mut end = 1024;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 /// The engine for `runtime`: pooled if asked and possible, else on demand.
 fn engine(runtime: &RuntimeConfig) -> anyhow::Result<(Engine, Allocator)> {
     let mut config = Config::new();
@@ -275,7 +306,7 @@ fn engine(runtime: &RuntimeConfig) -> anyhow::Result<(Engine, Allocator)> {
             }
             Err(e) => tracing::warn!(
                 instances,
-                error = %crate::inspect::root(&e),
+                error = %root(&e),
                 "cannot reserve the instance pool; allocating instances on demand (lower [modules] pool_instances, or raise `ulimit -v`)"
             ),
         }

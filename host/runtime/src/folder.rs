@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::engine::Runtime;
+use crate::error::{FileError, LoadError};
 use crate::manifest::{Defaults, Manifest};
 use crate::module::Module;
 
@@ -17,10 +18,10 @@ pub const MAX_MODULE_BYTES: u64 = 128 * 1024 * 1024;
 pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 
 /// A module file refused, and why.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Refused {
     pub file: PathBuf,
-    pub reason: String,
+    pub reason: LoadError,
 }
 
 impl std::fmt::Display for Refused {
@@ -42,7 +43,7 @@ pub fn load_dir(
         Err(e) => {
             refused.push(Refused {
                 file: dir.to_owned(),
-                reason: format!("cannot be read as the modules folder: {e}"),
+                reason: LoadError::ModulesFolder(e),
             });
             return (loaded, refused);
         }
@@ -60,7 +61,7 @@ pub fn load_dir(
             },
             Some("toml") if !path.with_extension("wasm").exists() => refused.push(Refused {
                 file: path.clone(),
-                reason: "is a manifest without its module: put the matching .wasm beside it".into(),
+                reason: LoadError::ManifestWithoutModule,
             }),
             _ => {}
         }
@@ -69,31 +70,34 @@ pub fn load_dir(
 }
 
 /// Loads one `NAME.wasm` with its `NAME.toml`.
-pub fn load_file(runtime: &Runtime, wasm: &Path, defaults: &Defaults) -> Result<Module, String> {
+pub fn load_file(runtime: &Runtime, wasm: &Path, defaults: &Defaults) -> Result<Module, LoadError> {
     let name = module_name(wasm)?;
-    let bytes = read_regular(wasm, MAX_MODULE_BYTES)?;
+    let bytes = read_regular(wasm, MAX_MODULE_BYTES).map_err(LoadError::File)?;
     let manifest_path = wasm.with_extension("toml");
     if !manifest_path.exists() {
-        return Err(format!(
-            "has no manifest: write {} beside it (subscribe, publish, limits, config)",
-            manifest_path.display()
-        ));
+        return Err(LoadError::NoManifest(manifest_path));
     }
-    let text = read_regular(&manifest_path, MAX_MANIFEST_BYTES)
-        .map_err(|reason| format!("has a manifest that {reason}"))?;
-    let text = String::from_utf8(text).map_err(|_| {
-        format!(
-            "has a manifest {} that is not UTF-8",
-            manifest_path.display()
-        )
-    })?;
-    let mut manifest = Manifest::parse(&text, defaults).map_err(|e| {
-        format!(
-            "has an invalid manifest {}:\n  {}",
-            manifest_path.display(),
-            e.replace('\n', "\n  ")
-        )
-    })?;
+    let text = match read_regular(&manifest_path, MAX_MANIFEST_BYTES) {
+        Ok(text) => text,
+        Err(error) => {
+            return Err(LoadError::ManifestFile {
+                path: manifest_path,
+                error,
+            });
+        }
+    };
+    let Ok(text) = String::from_utf8(text) else {
+        return Err(LoadError::ManifestNotUtf8(manifest_path));
+    };
+    let mut manifest = match Manifest::parse(&text, defaults) {
+        Ok(m) => m,
+        Err(error) => {
+            return Err(LoadError::Manifest {
+                path: manifest_path,
+                error,
+            });
+        }
+    };
     if let Some(dir) = wasm.parent() {
         manifest.resolve_paths(dir);
     }
@@ -101,11 +105,11 @@ pub fn load_file(runtime: &Runtime, wasm: &Path, defaults: &Defaults) -> Result<
 }
 
 /// Module names become queue names and, later, mesh consumer names: keep them plain.
-pub fn module_name(path: &Path) -> Result<String, String> {
+pub fn module_name(path: &Path) -> Result<String, LoadError> {
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
-        .ok_or("has a file name that is not UTF-8")?;
+        .ok_or(LoadError::NameNotUtf8)?;
     let valid = !stem.is_empty()
         && stem.len() <= 64
         && stem.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -115,23 +119,24 @@ pub fn module_name(path: &Path) -> Result<String, String> {
     if valid {
         Ok(stem.to_owned())
     } else {
-        Err(format!(
-            "has an invalid module name `{stem}`: use 1 to 64 letters, digits, `-` and `_`, starting with a letter or digit"
-        ))
+        Err(LoadError::Name(stem.to_owned()))
     }
 }
 
 /// Reads a file only if it is a regular file (not a symlink, FIFO or device) under `max` bytes.
-fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
+fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+    let meta = std::fs::symlink_metadata(path).map_err(FileError::Unreadable)?;
     if meta.file_type().is_symlink() {
-        return Err("is a symbolic link: copy the file into the modules folder instead".into());
+        return Err(FileError::Symlink);
     }
     if !meta.is_file() {
-        return Err("is not a regular file".into());
+        return Err(FileError::NotRegular);
     }
     if meta.len() > max {
-        return Err(format!("is {} bytes, over the limit of {max}", meta.len()));
+        return Err(FileError::TooBig {
+            size: meta.len(),
+            max,
+        });
     }
-    std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))
+    std::fs::read(path).map_err(FileError::Unreadable)
 }

@@ -14,13 +14,11 @@ use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 use weft_core::{CallError, Event, Handler, Outcome};
 
-use crate::bindings::{
-    self, Egress, EgressPre, Failure, Ingress, IngressPre, Processor, ProcessorPre, State,
-    wit_source,
-};
-use crate::engine::{EPOCH_TICK, Runtime};
-use crate::manifest::Kind;
-use crate::{Manifest, inspect};
+use crate::bindings::{self, Egress, Failure, Ingress, InstanceState, Processor, wit_source};
+use crate::engine::{EPOCH_TICK, Runtime, root};
+use crate::error::LoadError;
+use crate::inspect::{self, Pre};
+use crate::manifest::{Kind, Manifest};
 
 pub struct Module {
     pub name: String,
@@ -32,12 +30,6 @@ pub struct Module {
     pre: Pre,
     name_arc: Arc<str>,
     config: Arc<Vec<(String, String)>>,
-}
-
-enum Pre {
-    Processor(ProcessorPre<State>),
-    Ingress(IngressPre<State>),
-    Egress(EgressPre<State>),
 }
 
 enum Bindings {
@@ -100,11 +92,8 @@ impl Module {
         name: &str,
         wasm: &[u8],
         manifest: Manifest,
-    ) -> Result<Self, String> {
-        inspect::check_header(wasm)?;
-        let component = runtime
-            .compile(wasm)
-            .map_err(|e| format!("is not a valid component: {}", inspect::root(&e)))?;
+    ) -> Result<Self, LoadError> {
+        let component = inspect::compile(runtime, wasm).map_err(LoadError::Component)?;
         Self::link(runtime, name, wasm, &component, manifest)
     }
 
@@ -114,46 +103,26 @@ impl Module {
         wasm: &[u8],
         component: &Component,
         manifest: Manifest,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, LoadError> {
         let Some(world) = inspect::world(runtime, component) else {
-            return Err(format!(
-                "is not a weft module: it exports {:?}; a module exports one of {:?} (build it against a world of wit/)",
-                inspect::exports(runtime, component),
-                inspect::EXPORTS
-            ));
+            return Err(LoadError::NotWeft(inspect::exports(runtime, component)));
         };
         let kind = world.kind();
-        manifest.check_world(kind).map_err(|e| {
-            format!(
-                "has a manifest that does not fit its world ({world}):\n  {}",
-                e.replace('\n', "\n  ")
-            )
-        })?;
-        let pre = runtime
-            .linker
-            .instantiate_pre(component)
-            .map_err(|e| format!("cannot be linked: {}", inspect::root(&e)))?;
-        let mismatch =
-            |e: wasmtime::Error| format!("does not match world `{world}`: {}", inspect::root(&e));
-        let pre = match kind {
-            Kind::Processor => Pre::Processor(ProcessorPre::new(pre).map_err(mismatch)?),
-            Kind::Ingress => Pre::Ingress(IngressPre::new(pre).map_err(mismatch)?),
-            Kind::Egress => Pre::Egress(EgressPre::new(pre).map_err(mismatch)?),
-        };
+        manifest
+            .check_world(kind)
+            .map_err(|error| LoadError::World { world, error })?;
+        let pre = inspect::link(runtime, component, world).map_err(LoadError::Component)?;
         for f in &manifest.folders {
             if f.write {
-                std::fs::create_dir_all(&f.host).map_err(|e| {
-                    format!(
-                        "maps folder {} that cannot be created: {e}",
-                        f.host.display()
-                    )
+                std::fs::create_dir_all(&f.host).map_err(|error| LoadError::FolderCreate {
+                    host: f.host.clone(),
+                    error,
                 })?;
             } else if !f.host.is_dir() {
-                return Err(format!(
-                    "maps folder {} to {}, which is not a folder on this host: create it or fix [folders]",
-                    f.host.display(),
-                    f.guest
-                ));
+                return Err(LoadError::FolderMissing {
+                    host: f.host.clone(),
+                    guest: f.guest.clone(),
+                });
             }
         }
         let module = Self {
@@ -167,9 +136,7 @@ impl Module {
             manifest,
         };
         // A module that traps while starting is refused now, not on its first event.
-        module
-            .instantiate()
-            .map_err(|e| format!("fails to start: {e}"))?;
+        module.instantiate().map_err(LoadError::Start)?;
         Ok(module)
     }
 
@@ -189,13 +156,13 @@ impl Module {
     }
 
     fn instantiate(&self) -> Result<Instance, CallError> {
-        let state = State::new(
+        let state = InstanceState::new(
             self.name_arc.clone(),
             &self.manifest,
             self.config.clone(),
             self.runtime.state.clone(),
         )
-        .map_err(CallError::Other)?;
+        .map_err(|e| CallError::Other(e.to_string()))?;
         let mut store = self.runtime.store(state);
         store.set_epoch_deadline(ticks(self.manifest.call_timeout));
         let timeout = self.manifest.call_timeout;
@@ -210,7 +177,7 @@ impl Module {
 }
 
 struct Instance {
-    store: Store<State>,
+    store: Store<InstanceState>,
     bindings: Bindings,
 }
 
@@ -261,7 +228,7 @@ impl Caller {
     /// call that fails is dropped with the instance.
     fn call<T>(
         &mut self,
-        f: impl FnOnce(&Bindings, &mut Store<State>) -> wasmtime::Result<T>,
+        f: impl FnOnce(&Bindings, &mut Store<InstanceState>) -> wasmtime::Result<T>,
     ) -> Result<T, CallError> {
         let mut instance = match self.instance.take() {
             Some(i) => i,
@@ -272,11 +239,11 @@ impl Caller {
         };
         let timeout = self.module.manifest.call_timeout;
         instance.store.set_epoch_deadline(ticks(timeout));
-        instance.store.data_mut().state.clear();
+        instance.store.data_mut().writes.clear();
         let Instance { store, bindings } = &mut instance;
         match f(bindings, store) {
             Ok(v) => {
-                self.state = instance.store.data_mut().state.take();
+                self.state = instance.store.data_mut().writes.take();
                 self.calls += 1;
                 self.memory = instance.store.data().limits.memory_used();
                 if self.should_recycle() {
@@ -431,7 +398,7 @@ fn ticks(timeout: Duration) -> u64 {
 fn classify(e: wasmtime::Error, timeout: Duration) -> CallError {
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => CallError::Timeout(timeout),
-        Some(_) => CallError::Trap(inspect::root(&e)),
-        None => CallError::Trap(inspect::root(&e)),
+        Some(_) => CallError::Trap(root(&e)),
+        None => CallError::Trap(root(&e)),
     }
 }

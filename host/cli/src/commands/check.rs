@@ -38,7 +38,7 @@ fn check(file: &Path) -> anyhow::Result<()> {
             anyhow::anyhow!(
                 "{} is invalid:\n  {}",
                 manifest.display(),
-                e.replace('\n', "\n  ")
+                e.to_string().replace('\n', "\n  ")
             )
         })?;
         m.check_world(report.world.kind()).map_err(|e| {
@@ -46,7 +46,7 @@ fn check(file: &Path) -> anyhow::Result<()> {
                 "{} does not fit a {}:\n  {}",
                 manifest.display(),
                 report.world,
-                e.replace('\n', "\n  ")
+                e.to_string().replace('\n', "\n  ")
             )
         })?;
         let list = |p: &weft_core::Patterns| p.iter().map(|p| p.to_string()).collect::<Vec<_>>();

@@ -57,7 +57,7 @@ fn test(
         anyhow::anyhow!(
             "{} is invalid:\n  {}",
             manifest_path.display(),
-            e.replace('\n', "\n  ")
+            e.to_string().replace('\n', "\n  ")
         )
     })?;
     let name = weft_runtime::folder::module_name(file)

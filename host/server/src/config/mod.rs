@@ -298,7 +298,7 @@ impl Problems {
         if let Some(s) = value {
             match units::parse_duration(s) {
                 Ok(d) => *into = d,
-                Err(e) => self.0.push(format!("{field} = \"{s}\" is {e}")),
+                Err(e) => self.0.push(format!("{field} = {e}")),
             }
         }
     }
@@ -307,7 +307,7 @@ impl Problems {
         if let Some(s) = value {
             match units::parse_size(s) {
                 Ok(b) => *into = b,
-                Err(e) => self.0.push(format!("{field} = \"{s}\" is {e}")),
+                Err(e) => self.0.push(format!("{field} = {e}")),
             }
         }
     }
