@@ -282,6 +282,21 @@ impl Store {
             .collect()
     }
 
+    /// The sequence numbers of up to `max` entries at the head of a queue that are
+    /// at most `upto`, without reading the events: an acknowledgement up to a
+    /// sequence reads only what it removes, however far the queue goes on.
+    pub fn head_seqs_upto(&self, queue: QueueId, upto: u64, max: usize) -> Result<Vec<u64>, Error> {
+        let read = self.inner.engine.read()?;
+        let (start, mut end) = keys::queue_range(queue);
+        if let Some(next) = upto.checked_add(1) {
+            end = keys::queued(queue, next);
+        }
+        read.range(Table::Queues, &start, &end, max)?
+            .into_iter()
+            .map(|(k, _)| k.get(4..).and_then(keys::read_u64).ok_or(corrupt("queues")))
+            .collect()
+    }
+
     /// Events waiting in a queue.
     pub fn depth(&self, queue: QueueId) -> u64 {
         self.depth_counter(queue).events.load(Ordering::Relaxed)
