@@ -170,25 +170,20 @@ impl Store {
         let Reply::Queue(id) = reply else {
             return Err(Error::Engine("writer answered out of turn".into()));
         };
-        self.inner
-            .queues
-            .write()
-            .map_err(poisoned)?
-            .insert(name.to_owned(), id);
+        write_recovered(&self.inner.queues).insert(name.to_owned(), id);
         self.depth_counter(id);
         Ok(id)
     }
 
     pub fn queue_id(&self, name: &str) -> Option<QueueId> {
-        self.inner.queues.read().ok()?.get(name).copied()
+        read_recovered(&self.inner.queues).get(name).copied()
     }
 
     pub fn queue_names(&self) -> Vec<(String, QueueId)> {
-        self.inner
-            .queues
-            .read()
-            .map(|q| q.iter().map(|(n, id)| (n.clone(), *id)).collect())
-            .unwrap_or_default()
+        read_recovered(&self.inner.queues)
+            .iter()
+            .map(|(n, id)| (n.clone(), *id))
+            .collect()
     }
 
     /// Stores events durably. For each, `true` if stored, `false` if it was a
@@ -378,13 +373,33 @@ pub(crate) fn depth_counter(
     depths: &RwLock<HashMap<QueueId, Arc<Counters>>>,
     queue: QueueId,
 ) -> Arc<Counters> {
-    if let Some(c) = depths.read().ok().and_then(|d| d.get(&queue).cloned()) {
-        return c;
+    if let Some(c) = read_recovered(depths).get(&queue) {
+        return c.clone();
     }
-    match depths.write() {
-        Ok(mut d) => d.entry(queue).or_default().clone(),
-        Err(_) => Arc::default(),
-    }
+    write_recovered(depths).entry(queue).or_default().clone()
+}
+
+// The store's in-memory maps (queue names, depth counters) are recovered from a
+// poisoned lock rather than refused: each change to them is one `HashMap` insert,
+// which a panic cannot leave half-done, and both only mirror what is on disk (a
+// queue's id, a counter the writer keeps adding to). Refusing would turn one
+// panicked thread into a store that answers "unknown queue" or "empty" for good;
+// a fresh map or counter instead (what the code did before) would be silently wrong.
+
+/// Reads a store map, recovering it from a poisoned lock (see above).
+pub(crate) fn read_recovered<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| {
+        tracing::error!("a store lock was poisoned by a panic; its data is used as it is");
+        poisoned.into_inner()
+    })
+}
+
+/// Writes a store map, recovering it from a poisoned lock (see above).
+pub(crate) fn write_recovered<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| {
+        tracing::error!("a store lock was poisoned by a panic; its data is used as it is");
+        poisoned.into_inner()
+    })
 }
 
 fn corrupt(table: &'static str) -> Error {
@@ -392,10 +407,6 @@ fn corrupt(table: &'static str) -> Error {
         table,
         reason: "key or value has the wrong length".into(),
     }
-}
-
-fn poisoned<T>(_: T) -> Error {
-    Error::Engine("a store lock was poisoned by a panic".into())
 }
 
 /// Refuses to create a new store for one engine where the other engine's store is:
