@@ -276,11 +276,14 @@ async fn status(State(app): State<AppState>) -> Response {
     let subscriptions: Vec<_> = store
         .queue_names()
         .into_iter()
-        .filter_map(|(n, _)| {
-            n.strip_prefix(weft_core::repair::SUBSCRIPTION_PREFIX)
-                .map(str::to_owned)
+        .filter_map(|(n, _)| match weft_core::QueueOwner::parse(&n) {
+            Ok(weft_core::QueueOwner::Subscription(name)) => Some(name),
+            _ => None,
         })
-        .map(|name| merge(json!({ "name": name }), queue(&subscription_queue(&name))))
+        .map(|name| {
+            let q = queue(&weft_core::name::queue_of_subscription(&name));
+            merge(json!({ "name": name }), q)
+        })
         .collect();
     let refused = app.board.refused();
     Json(json!({
@@ -301,8 +304,6 @@ async fn readyz(State(app): State<AppState>) -> Response {
         problem(StatusCode::SERVICE_UNAVAILABLE, "starting")
     }
 }
-
-pub(crate) use crate::subscriptions::subscription_queue;
 
 pub(crate) fn hundred() -> usize {
     100

@@ -31,7 +31,7 @@ pub struct HostConfig {
     pub runtime: weft_runtime::RuntimeConfig,
     /// Durable subscriptions for consumers that are not modules, by name; they
     /// collect from the host's start and are read with the pull API.
-    pub subscriptions: Vec<(String, weft_core::Patterns, weft_core::Quota)>,
+    pub subscriptions: Vec<(weft_core::Name, weft_core::Patterns, weft_core::Quota)>,
     pub disk: weft_core::DiskQuota,
     /// `always` (fsync before every acknowledgement, grouped) or `interval`.
     pub durable: bool,
@@ -280,6 +280,9 @@ impl HostConfig {
             &mut problems,
         );
         for (name, sub) in file.subscriptions {
+            let valid = weft_core::Name::parse(&name)
+                .map_err(|e| problems.push(format!("subscriptions.{name}: {e}")))
+                .ok();
             let mut quota = weft_core::Quota::default();
             quota.max_events = sub.max_queue_events.unwrap_or(quota.max_events);
             let field = format!("subscriptions.{name}.max_queue_bytes");
@@ -290,7 +293,7 @@ impl HostConfig {
                 &mut problems,
             );
             match weft_core::Patterns::parse(&sub.subscribe) {
-                Ok(p) if !p.is_empty() => c.subscriptions.push((name, p, quota)),
+                Ok(p) if !p.is_empty() => c.subscriptions.extend(valid.map(|n| (n, p, quota))),
                 Ok(_) => problems.push(format!("subscriptions.{name}.subscribe is empty")),
                 Err(e) => problems.push(format!("subscriptions.{name}.subscribe: {e}")),
             }
@@ -319,9 +322,11 @@ fn tokens(
     let mut grants: Vec<Grant> = Vec::new();
     for (name, t) in files {
         let at = format!("tokens.{name}");
-        if !crate::subscriptions::valid_name(&name) {
+        if let Err(e) = weft_core::Name::parse(&name) {
             problems.push(format!(
-                "{at}: a token name is 1 to 64 letters, digits, `-`, `_`"
+                "{at}: a token name is {} ({})",
+                weft_core::name::NAME_RULE,
+                e.problem
             ));
         }
         let secret = match t.token.get("secret").and_then(toml::Value::as_str) {

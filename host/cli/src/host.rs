@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use weft_core::{Hub, cloudevents};
+use weft_core::name::queue_of_subscription;
+use weft_core::{Hub, Name, cloudevents};
 use weft_runtime::Runtime;
 use weft_store::{Store, StoreConfig};
 
@@ -99,7 +100,7 @@ pub async fn run(
 
     // 4. Durable subscriptions for outside consumers (pull API).
     for (name, patterns, quota) in &config.subscriptions {
-        hub.subscribe(&api::subscription_queue(name), patterns.clone(), *quota)
+        hub.subscribe(&queue_of_subscription(name), patterns.clone(), *quota)
             .await?;
     }
     let registry = crate::subscriptions::Registry::load(
@@ -107,13 +108,14 @@ pub async fn run(
         config
             .subscriptions
             .iter()
-            .map(|(n, _, _)| n.clone())
+            .map(|(n, _, _)| n.to_string())
             .collect(),
     )?;
     for (name, def) in registry.definitions().await {
-        match def.patterns() {
-            Ok(p) => {
-                hub.subscribe(&api::subscription_queue(&name), p, def.quota())
+        let checked = Name::parse(&name).map_err(|e| e.to_string());
+        match checked.and_then(|n| Ok((n, def.patterns()?))) {
+            Ok((n, p)) => {
+                hub.subscribe(&queue_of_subscription(&n), p, def.quota())
                     .await?;
             }
             Err(e) => {

@@ -25,16 +25,12 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use weft_core::{Patterns, Quota, cloudevents};
+use weft_core::name::{NAME_RULE, queue_of_subscription};
+use weft_core::{Name, Patterns, QueueOwner, Quota, cloudevents};
 use weft_store::{Completion, QueueId, Store};
 
 use crate::api::{AppState, hundred, problem};
 use crate::auth::Access;
-
-/// The queue of subscription `name`; apart from module queues by a prefix.
-pub fn subscription_queue(name: &str) -> String {
-    format!("{}{name}", weft_core::repair::SUBSCRIPTION_PREFIX)
-}
 
 /// A subscription created over the API, as kept on disk.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -104,28 +100,20 @@ impl Registry {
     }
 }
 
-pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 pub async fn list(State(app): State<AppState>) -> Response {
     let store = app.hub.store();
     let routes = app.hub.routes();
     let subs: Vec<_> = routes
         .iter()
         .filter_map(|r| {
-            let name = r
-                .name
-                .strip_prefix(weft_core::repair::SUBSCRIPTION_PREFIX)?;
+            let QueueOwner::Subscription(name) = QueueOwner::parse(&r.name).ok()? else {
+                return None;
+            };
             Some(json!({
                 "name": name,
                 "subscribe": r.patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                 "queue_depth": store.depth(r.queue),
-                "configured": app.subscriptions.configured.iter().any(|c| c == name),
+                "configured": app.subscriptions.configured.iter().any(|c| name == c.as_str()),
             }))
         })
         .collect();
@@ -138,12 +126,18 @@ pub async fn put(
     Path(name): Path<String>,
     Json(def): Json<Definition>,
 ) -> Response {
-    if !valid_name(&name) {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            format!("`{name}` is not a subscription name: 1 to 64 letters, digits, `-`, `_`"),
-        );
-    }
+    let queue = match Name::parse(&name) {
+        Ok(n) => queue_of_subscription(&n),
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "`{name}` is not a subscription name ({}): use {NAME_RULE}",
+                    e.problem
+                ),
+            );
+        }
+    };
     if app.subscriptions.configured.contains(&name) {
         return problem(
             StatusCode::CONFLICT,
@@ -165,11 +159,7 @@ pub async fn put(
         );
     }
     *defs = next;
-    if let Err(e) = app
-        .hub
-        .subscribe(&subscription_queue(&name), patterns, def.quota())
-        .await
-    {
+    if let Err(e) = app.hub.subscribe(&queue, patterns, def.quota()).await {
         return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
     }
     let status = if created {
@@ -193,9 +183,10 @@ pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Re
         );
     }
     let mut defs = app.subscriptions.api.lock().await;
-    if !defs.contains_key(&name) {
+    let valid = Name::parse(&name).ok();
+    let Some(valid) = valid.filter(|_| defs.contains_key(&name)) else {
         return problem(StatusCode::NOT_FOUND, format!("no subscription `{name}`"));
-    }
+    };
     let mut next = defs.clone();
     next.remove(&name);
     if let Err(e) = app.subscriptions.save(&next) {
@@ -205,9 +196,9 @@ pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Re
         );
     }
     *defs = next;
-    app.hub.unsubscribe(&subscription_queue(&name));
+    app.hub.unsubscribe(&queue_of_subscription(&valid));
     let store = app.hub.store();
-    let dropped = match store.queue_id(&subscription_queue(&name)) {
+    let dropped = match store.queue_id(&queue_of_subscription(&valid)) {
         Some(q) => ack_upto(store, q, u64::MAX).await.unwrap_or(0),
         None => 0,
     };
@@ -217,14 +208,16 @@ pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Re
 /// The queue of subscription `name`, if `access` may read it: admins, and tokens
 /// whose tap grants cover the subscription's patterns (see `auth`).
 fn queue_of(app: &AppState, access: &Access, name: &str) -> Result<QueueId, Box<Response>> {
-    let queue = subscription_queue(name);
+    let queue = Name::parse(name).ok().map(|n| queue_of_subscription(&n));
     let routes = app.hub.routes();
-    let route = routes.iter().find(|r| r.name == queue);
+    let route = queue
+        .as_ref()
+        .and_then(|q| routes.iter().find(|r| &r.name == q));
     access
         .check_read(name, route.map(|r| &r.patterns))
         .map_err(|f| Box::new(f.into_response()))?;
     let routed = route.is_some();
-    match app.hub.store().queue_id(&queue) {
+    match queue.and_then(|q| app.hub.store().queue_id(&q)) {
         Some(q) if routed => Ok(q),
         _ => Err(Box::new(problem(
             StatusCode::NOT_FOUND,

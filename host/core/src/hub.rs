@@ -69,8 +69,9 @@ impl Hub {
         &self.inner.store
     }
 
-    /// Creates (or finds) the durable queue of subscription `name` and routes
-    /// matching events to it from now on.
+    /// Creates (or finds) the durable queue named `name` and routes matching events
+    /// to it from now on. `name` is a queue name as [`crate::name`] spells it (a
+    /// module's or an outside subscription's); the route goes by the same name.
     pub async fn subscribe(
         &self,
         name: &str,

@@ -30,6 +30,7 @@ use crate::event::derived_id;
 use crate::failure::FailureRecord;
 use crate::handler::{CallError, Handler, Outcome};
 use crate::hub::Hub;
+use crate::name::{Name, queue_of_module};
 use crate::retry::RetryPolicy;
 use crate::{Event, Patterns, Topic};
 
@@ -122,13 +123,15 @@ pub struct Worker {
 
 impl Worker {
     /// Subscribes `sub` (its queue collects from now on) and readies its worker.
+    /// Fails when the store does, or when `sub.name` is not a [`Name`].
     pub async fn new(
         hub: Hub,
         sub: Subscription,
         handlers: Vec<Box<dyn Handler>>,
-    ) -> Result<Self, weft_store::Error> {
+    ) -> anyhow::Result<Self> {
+        let queue = queue_of_module(&Name::parse(&sub.name)?);
         let queue = hub
-            .subscribe(&sub.name, sub.subscribe.clone(), sub.quota)
+            .subscribe(&queue, sub.subscribe.clone(), sub.quota)
             .await?;
         let (control_tx, control) = tokio::sync::mpsc::unbounded_channel();
         Ok(Self {
