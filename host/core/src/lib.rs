@@ -10,6 +10,7 @@
 //! [`Handler`] and the binary feeds the hub.
 
 pub mod cloudevents;
+pub mod consumer;
 pub mod event;
 pub mod failure;
 pub mod handler;
@@ -22,6 +23,7 @@ pub mod route;
 pub mod topic;
 pub mod worker;
 
+pub use consumer::Consumer;
 pub use event::Event;
 pub use failure::FailureRecord;
 pub use handler::{CallError, Handler, Outcome};
