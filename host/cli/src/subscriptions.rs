@@ -6,7 +6,8 @@
 //! `POST .../ack?upto=SEQ`) or as server-sent events (`GET .../stream`), which
 //! resume after the `Last-Event-ID` the client sends on reconnecting: that id
 //! acknowledges everything up to it. Delivery is at least once; the event's `id`
-//! lets a consumer deduplicate.
+//! lets a consumer deduplicate. The reading itself (cursor, acknowledgement,
+//! waiting) is [`weft_core::consumer`]'s; this module maps it onto HTTP.
 //!
 //! Subscriptions come from the host config (`[subscriptions.NAME]`) or are created
 //! over the API (`PUT /v1/subscriptions/NAME`); the latter are kept in
@@ -15,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Json;
@@ -25,9 +25,9 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use weft_core::consumer::{Consumer, Delivery};
 use weft_core::name::{NAME_RULE, queue_of_subscription};
 use weft_core::{Name, Patterns, QueueOwner, Quota, cloudevents};
-use weft_store::{Completion, QueueId, Store};
 
 use crate::api::{AppState, hundred, problem};
 use crate::auth::Access;
@@ -197,17 +197,16 @@ pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Re
     }
     *defs = next;
     app.hub.unsubscribe(&queue_of_subscription(&valid));
-    let store = app.hub.store();
-    let dropped = match store.queue_id(&queue_of_subscription(&valid)) {
-        Some(q) => ack_upto(store, q, u64::MAX).await.unwrap_or(0),
+    let dropped = match Consumer::of_subscription(app.hub.clone(), &valid) {
+        Some(c) => c.ack_upto(u64::MAX).await.unwrap_or(0),
         None => 0,
     };
     Json(json!({ "deleted": name, "dropped": dropped })).into_response()
 }
 
-/// The queue of subscription `name`, if `access` may read it: admins, and tokens
+/// A reader of subscription `name`, if `access` may read it: admins, and tokens
 /// whose tap grants cover the subscription's patterns (see `auth`).
-fn queue_of(app: &AppState, access: &Access, name: &str) -> Result<QueueId, Box<Response>> {
+fn consumer_of(app: &AppState, access: &Access, name: &str) -> Result<Consumer, Box<Response>> {
     let queue = Name::parse(name).ok().map(|n| queue_of_subscription(&n));
     let routes = app.hub.routes();
     let route = queue
@@ -218,7 +217,7 @@ fn queue_of(app: &AppState, access: &Access, name: &str) -> Result<QueueId, Box<
         .map_err(|f| Box::new(f.into_response()))?;
     let routed = route.is_some();
     match queue.and_then(|q| app.hub.store().queue_id(&q)) {
-        Some(q) if routed => Ok(q),
+        Some(q) if routed => Ok(Consumer::new(app.hub.clone(), q)),
         _ => Err(Box::new(problem(
             StatusCode::NOT_FOUND,
             format!(
@@ -240,26 +239,23 @@ pub async fn pull(
     Path(name): Path<String>,
     Query(q): Query<PullQuery>,
 ) -> Response {
-    let queue = match queue_of(&app, &access, &name) {
-        Ok(q) => q,
+    let consumer = match consumer_of(&app, &access, &name) {
+        Ok(c) => c,
         Err(r) => return *r,
     };
-    match app.hub.store().peek(queue, q.max.clamp(1, 10_000)) {
+    match consumer.pull(q.max.clamp(1, 10_000)) {
         Ok(batch) => {
-            let events: Vec<_> = batch
-                .iter()
-                .map(|d| delivery_json(d.seq, &d.payload))
-                .collect();
+            let events: Vec<_> = batch.iter().map(delivery_json).collect();
             Json(json!({ "subscription": name, "events": events })).into_response()
         }
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
-fn delivery_json(seq: u64, payload: &[u8]) -> serde_json::Value {
-    match weft_core::Event::decode(payload) {
-        Ok(e) => json!({ "seq": seq, "event": cloudevents::to_json(&e) }),
-        Err(e) => json!({ "seq": seq, "unreadable": e.to_string() }),
+fn delivery_json(d: &Delivery) -> serde_json::Value {
+    match &d.event {
+        Ok(e) => json!({ "seq": d.seq, "event": cloudevents::to_json(e) }),
+        Err(e) => json!({ "seq": d.seq, "unreadable": e.to_string() }),
     }
 }
 
@@ -274,37 +270,13 @@ pub async fn ack(
     Path(name): Path<String>,
     Query(q): Query<AckQuery>,
 ) -> Response {
-    let queue = match queue_of(&app, &access, &name) {
-        Ok(q) => q,
+    let consumer = match consumer_of(&app, &access, &name) {
+        Ok(c) => c,
         Err(r) => return *r,
     };
-    match ack_upto(app.hub.store(), queue, q.upto).await {
+    match consumer.ack_upto(q.upto).await {
         Ok(n) => Json(json!({ "acknowledged": n })).into_response(),
         Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    }
-}
-
-/// Removes a queue's entries up to and including `upto`; returns how many.
-async fn ack_upto(store: &Store, queue: QueueId, upto: u64) -> Result<usize, weft_store::Error> {
-    let mut removed = 0;
-    loop {
-        let batch = store.head_seqs(queue, 1000)?;
-        let seqs: Vec<u64> = batch.iter().copied().filter(|s| *s <= upto).collect();
-        if seqs.is_empty() {
-            return Ok(removed);
-        }
-        let done = seqs.len() < batch.len();
-        removed += seqs.len();
-        store
-            .complete(Completion {
-                queue,
-                consumed: seqs,
-                ..Default::default()
-            })
-            .await?;
-        if done {
-            return Ok(removed);
-        }
     }
 }
 
@@ -317,15 +289,14 @@ pub async fn stream(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let queue = match queue_of(&app, &access, &name) {
-        Ok(q) => q,
+    let mut consumer = match consumer_of(&app, &access, &name) {
+        Ok(c) => c,
         Err(r) => return *r,
     };
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
-    let mut cursor = None;
     if let Some(last) = last {
         let Ok(n) = last.parse::<u64>() else {
             return problem(
@@ -333,38 +304,25 @@ pub async fn stream(
                 format!("Last-Event-ID `{last}` is not a sequence number this host sent"),
             );
         };
-        if let Err(e) = ack_upto(app.hub.store(), queue, n).await {
+        if let Err(e) = consumer.resume(n).await {
             return problem(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
         }
-        cursor = Some(n);
     }
-    let hub = app.hub.clone();
-    let waker = hub.waker(queue);
     let events = futures::stream::unfold(
-        (
-            hub,
-            waker,
-            cursor,
-            std::collections::VecDeque::<(u64, Vec<u8>)>::new(),
-        ),
-        move |(hub, waker, mut cursor, mut pending)| async move {
+        (consumer, std::collections::VecDeque::<Delivery>::new()),
+        |(mut consumer, mut pending)| async move {
             loop {
-                if let Some((seq, payload)) = pending.pop_front() {
-                    cursor = Some(seq);
-                    let data = delivery_json(seq, &payload)["event"].to_string();
+                if let Some(d) = pending.pop_front() {
+                    let data = delivery_json(&d)["event"].to_string();
                     let sse = SseEvent::default()
-                        .id(seq.to_string())
+                        .id(d.seq.to_string())
                         .event("cloudevent")
                         .data(data);
-                    return Some((Ok::<_, Infallible>(sse), (hub, waker, cursor, pending)));
+                    return Some((Ok::<_, Infallible>(sse), (consumer, pending)));
                 }
-                let batch = hub.store().peek_after(queue, cursor, 1000).ok()?;
-                pending.extend(batch.into_iter().map(|d| (d.seq, d.payload)));
+                pending.extend(consumer.next(1000).ok()?);
                 if pending.is_empty() {
-                    tokio::select! {
-                        _ = waker.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
+                    consumer.wait().await;
                 }
             }
         },
