@@ -379,3 +379,71 @@ async fn outputs_that_do_not_fit_downstream_wait_and_nothing_is_committed() {
     assert_eq!(rig.output_inputs(), ids(&["e1", "e1"]));
     rig.stop().await;
 }
+
+/// Subjects to pick lanes from (which lane each takes is the worker's business).
+const SUBJECTS: [&str; 8] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+
+fn on_lane(lanes: &std::collections::HashMap<String, usize>, lane: usize) -> &'static str {
+    SUBJECTS
+        .into_iter()
+        .find(|s| lanes[*s] == lane)
+        .expect("a subject on every lane")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_to_a_version_with_fewer_lanes_keeps_the_worker_serving() {
+    let subject = on_lane(&lanes_of(&SUBJECTS, 2).await, 1);
+    let mut rig = Rig::new(subscription(), "v1", 1, Quota::default()).await;
+    rig.swap("v2", 2, true);
+    rig.run();
+    for id in ["x1", "x2", "x3"] {
+        rig.script.plan("v2", id, [Trap]);
+    }
+    let events = ["x1", "x2", "x3", "x4"]
+        .into_iter()
+        .map(|id| event(id, "in/x", Some(subject)))
+        .collect();
+    rig.publish(events).await;
+    rig.settle(4).await;
+
+    assert!(matches!(rig.report().await, Report::RolledBack { .. }));
+    let made: Vec<_> = rig.outputs().into_iter().map(|o| o.made_by).collect();
+    assert_eq!(made, ["v1"; 4]);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_amid_parallel_lanes_puts_every_lane_back_on_the_previous_version() {
+    let lanes = lanes_of(&SUBJECTS, 2).await;
+    let (a, b) = (on_lane(&lanes, 0), on_lane(&lanes, 1));
+    let mut rig = Rig::new(subscription(), "v1", 2, Quota::default()).await;
+    rig.swap("v2", 2, true);
+    rig.run();
+    for id in ["a1", "b1", "a2", "b2"] {
+        rig.script.plan("v2", id, [Trap]);
+    }
+    // One event per lane per round: two strikes in the first, the third (and the
+    // rollback) in the second while the other lane's call is still out.
+    for n in 1..=3 {
+        let pair = vec![
+            event(&format!("a{n}"), "in/x", Some(a)),
+            event(&format!("b{n}"), "in/x", Some(b)),
+        ];
+        rig.publish(pair).await;
+        eventually("the pair handled", || rig.queued().is_empty()).await;
+    }
+
+    assert!(matches!(rig.report().await, Report::RolledBack { .. }));
+    assert!(rig.errors().is_empty(), "{:?}", rig.errors());
+    let made: Vec<_> = rig
+        .outputs()
+        .into_iter()
+        .map(|o| (o.input, o.made_by))
+        .collect();
+    let want: Vec<(String, String)> = ["a1", "b1", "a2", "b2", "a3", "b3"]
+        .into_iter()
+        .map(|i| (i.into(), "v1".into()))
+        .collect();
+    assert_eq!(made, want, "every lane serves the previous version");
+    rig.stop().await;
+}
