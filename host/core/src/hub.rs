@@ -69,8 +69,9 @@ impl Hub {
         &self.inner.store
     }
 
-    /// Creates (or finds) the durable queue of subscription `name` and routes
-    /// matching events to it from now on.
+    /// Creates (or finds) the durable queue named `name` and routes matching events
+    /// to it from now on. `name` is a queue name as [`crate::name`] spells it (a
+    /// module's or an outside subscription's); the route goes by the same name.
     pub async fn subscribe(
         &self,
         name: &str,
@@ -179,12 +180,18 @@ impl Hub {
         }
     }
 
-    /// The notifier a queue's worker waits on.
+    /// The notifier a queue's readers (its worker, a [`crate::consumer::Consumer`])
+    /// wait on.
     pub fn waker(&self, queue: QueueId) -> Arc<Notify> {
-        match self.inner.wakers.lock() {
-            Ok(mut w) => w.entry(queue).or_default().clone(),
-            Err(_) => Arc::new(Notify::new()),
-        }
+        // Recovered from a poisoned lock: the map only ever gains whole entries,
+        // which a panic cannot leave half-made. A fresh notifier instead (as
+        // before) would be one no publisher ever wakes, so its reader would only
+        // see new events on its idle poll.
+        let mut wakers = self.inner.wakers.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("the hub's waker lock was poisoned by a panic; it is used as it is");
+            poisoned.into_inner()
+        });
+        wakers.entry(queue).or_default().clone()
     }
 
     pub fn wake(&self, queues: &[QueueId]) {
@@ -207,5 +214,25 @@ impl Hub {
 
     pub fn routes(&self) -> Arc<Vec<Route>> {
         self.inner.routes.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn a_waker_poisoned_by_a_panic_is_still_the_one_publishers_wake() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(weft_store::StoreConfig::new(dir.path().join("s"))).unwrap();
+        let hub = Hub::new(store);
+        let before = hub.waker(7);
+        let poison = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = hub.inner.wakers.lock();
+            std::panic::resume_unwind(Box::new("a panic while the wakers are held"));
+        }));
+        assert!(poison.is_err() && hub.inner.wakers.is_poisoned());
+        assert!(Arc::ptr_eq(&before, &hub.waker(7)));
     }
 }

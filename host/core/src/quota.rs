@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use weft_store::{NewEvent, QueueId, Store};
 
+use crate::name::QueueOwner;
 use crate::route::Route;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +90,9 @@ pub fn check(store: &Store, routes: &[Route], events: &mut [NewEvent]) -> Result
         let Some(route) = routes.iter().find(|r| r.queue == queue) else {
             continue;
         };
-        let who = || match route.name.strip_prefix(crate::repair::SUBSCRIPTION_PREFIX) {
-            Some(name) => format!("subscription `{name}`"),
-            None => format!("module `{}`", route.name),
+        let who = || match QueueOwner::parse(&route.name) {
+            Ok(owner) => owner.to_string(),
+            Err(_) => format!("module `{}`", route.name),
         };
         let (have_events, have_bytes) = (store.depth(queue), store.queued_bytes(queue));
         let full = if have_events + n > route.quota.max_events {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use weft_store::{Completion, NewEvent, QueueId, Store};
 
 use crate::failure::{REPLAYS_EXTENSION, RepairEntry, Status};
+use crate::name::{Name, QueueOwner, queue_of_module};
 use crate::{Event, FailureRecord, Hub, Pattern, Topic, cloudevents};
 
 /// Which records an operation applies to; every filter given must match.
@@ -89,15 +90,16 @@ pub enum RepairError {
     BadEdit(String),
 }
 
-/// Prefix of queues that are not modules (outside consumers' subscriptions).
-pub const SUBSCRIPTION_PREFIX: &str = "subscription/";
-
 /// The records matching `sel`, by module then age, at most `limit`.
 pub fn find(store: &Store, sel: &Selection, limit: usize) -> Result<Vec<Found>, RepairError> {
+    // Only modules keep error queues; outside subscriptions' queues are skipped.
     let mut queues: Vec<(String, QueueId)> = store
         .queue_names()
         .into_iter()
-        .filter(|(name, _)| !name.starts_with(SUBSCRIPTION_PREFIX))
+        .filter_map(|(queue, id)| match QueueOwner::parse(&queue) {
+            Ok(QueueOwner::Module(module)) => Some((module.to_string(), id)),
+            _ => None,
+        })
         .filter(|(name, _)| sel.module.as_ref().is_none_or(|m| m == name))
         .collect();
     queues.sort();
@@ -183,7 +185,7 @@ pub async fn replay(
         }
         let changes = apply(&mut event, edit)?;
         set_extension(&mut event, REPLAYS_EXTENSION, (replays + 1).to_string());
-        let Some(queue) = store.queue_id(&found.module) else {
+        let Some(queue) = module_queue(store, &found.module) else {
             continue;
         };
         let (queues, target) = match to {
@@ -236,7 +238,7 @@ pub async fn purge(hub: &Hub, sel: &Selection) -> Result<usize, RepairError> {
         by_module.entry(f.module.clone()).or_default().push(f.seq);
     }
     for (module, seqs) in by_module {
-        let Some(queue) = store.queue_id(&module) else {
+        let Some(queue) = module_queue(store, &module) else {
             continue;
         };
         store
@@ -248,6 +250,12 @@ pub async fn purge(hub: &Hub, sel: &Selection) -> Result<usize, RepairError> {
             .await?;
     }
     Ok(found.len())
+}
+
+/// The queue of the module a record names, if it still has one.
+fn module_queue(store: &Store, module: &str) -> Option<QueueId> {
+    let module = Name::parse(module).ok()?;
+    store.queue_id(&queue_of_module(&module))
 }
 
 /// Applies an edit; returns what changed, in words, for the record's history.

@@ -60,45 +60,64 @@ impl Routes {
     }
 
     pub fn snapshot(&self) -> Arc<Vec<Route>> {
-        self.table.read().map(|t| t.clone()).unwrap_or_default()
+        self.table
+            .read()
+            .unwrap_or_else(|poisoned| {
+                tracing::error!(
+                    "the routing table's lock was poisoned by a panic; it is used as it is"
+                );
+                poisoned.into_inner()
+            })
+            .clone()
+    }
+
+    /// The table, to replace. Recovered from a poisoned lock: every change builds
+    /// a new table aside and stores it with one assignment, so a panic leaves the
+    /// old table or the new one, never half of one. Refusing instead would stop
+    /// all routing changes for good; doing nothing (as before) would lose them
+    /// silently.
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Arc<Vec<Route>>> {
+        self.table.write().unwrap_or_else(|poisoned| {
+            tracing::error!(
+                "the routing table's lock was poisoned by a panic; it is used as it is"
+            );
+            poisoned.into_inner()
+        })
     }
 
     /// Adds or replaces the route named `route.name`.
     pub fn upsert(&self, route: Route) {
-        if let Ok(mut t) = self.table.write() {
-            let mut next: Vec<Route> = t.iter().filter(|r| r.name != route.name).cloned().collect();
-            next.push(route);
-            *t = Arc::new(next);
-        }
+        let mut t = self.write();
+        let mut next: Vec<Route> = t.iter().filter(|r| r.name != route.name).cloned().collect();
+        next.push(route);
+        *t = Arc::new(next);
     }
 
     /// Parks or unparks the route named `name` (see [`Route::parked`]); the gap
     /// counted while parked is returned on unparking.
     pub fn park(&self, name: &str, parked: bool) -> Option<Arc<Gap>> {
         let mut gap = None;
-        if let Ok(mut t) = self.table.write() {
-            let next: Vec<Route> = t
-                .iter()
-                .cloned()
-                .map(|mut r| {
-                    if r.name == name {
-                        gap = r.parked.take();
-                        if parked {
-                            r.parked = Some(gap.clone().unwrap_or_default());
-                        }
+        let mut t = self.write();
+        let next: Vec<Route> = t
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if r.name == name {
+                    gap = r.parked.take();
+                    if parked {
+                        r.parked = Some(gap.clone().unwrap_or_default());
                     }
-                    r
-                })
-                .collect();
-            *t = Arc::new(next);
-        }
+                }
+                r
+            })
+            .collect();
+        *t = Arc::new(next);
         gap
     }
 
     pub fn remove(&self, name: &str) {
-        if let Ok(mut t) = self.table.write() {
-            *t = Arc::new(t.iter().filter(|r| r.name != name).cloned().collect());
-        }
+        let mut t = self.write();
+        *t = Arc::new(t.iter().filter(|r| r.name != name).cloned().collect());
     }
 }
 
@@ -128,5 +147,30 @@ mod tests {
         assert_eq!(routes.queues_for(&t("nothing")), [2]);
         routes.remove("eu");
         assert!(routes.queues_for(&t("nothing")).is_empty());
+    }
+
+    #[test]
+    fn a_table_poisoned_by_a_panic_still_routes_and_takes_changes() {
+        let routes = Routes::default();
+        let r = |name: &str, q| Route {
+            name: name.into(),
+            patterns: Patterns::parse(&["orders/>"]).unwrap(),
+            queue: q,
+            quota: Quota::default(),
+            parked: None,
+        };
+        routes.upsert(r("a", 1));
+        let poison = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = routes.table.write();
+            std::panic::resume_unwind(Box::new("a panic while the table is held"));
+        }));
+        assert!(poison.is_err() && routes.table.is_poisoned());
+        let t = Topic::parse("orders/eu").unwrap();
+        assert_eq!(routes.queues_for(&t), [1]);
+        routes.upsert(r("b", 2));
+        assert!(routes.park("a", true).is_none());
+        assert_eq!(routes.queues_for(&t), [1, 2]);
+        routes.remove("a");
+        assert_eq!(routes.queues_for(&t), [2]);
     }
 }

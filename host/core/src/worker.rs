@@ -30,6 +30,7 @@ use crate::event::derived_id;
 use crate::failure::FailureRecord;
 use crate::handler::{CallError, Handler, Outcome};
 use crate::hub::Hub;
+use crate::name::{Name, queue_of_module};
 use crate::retry::RetryPolicy;
 use crate::{Event, Patterns, Topic};
 
@@ -81,6 +82,14 @@ struct Probation {
     strikes: Vec<u64>,
     handled: u64,
     last_failure: String,
+    /// Decided during a call, carried out after it (see [`Worker::settle`]).
+    verdict: Option<Verdict>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    RollBack,
+    Proven,
 }
 
 /// What a worker needs to know about its module.
@@ -122,13 +131,15 @@ pub struct Worker {
 
 impl Worker {
     /// Subscribes `sub` (its queue collects from now on) and readies its worker.
+    /// Fails when the store does, or when `sub.name` is not a [`Name`].
     pub async fn new(
         hub: Hub,
         sub: Subscription,
         handlers: Vec<Box<dyn Handler>>,
-    ) -> Result<Self, weft_store::Error> {
+    ) -> anyhow::Result<Self> {
+        let queue = queue_of_module(&Name::parse(&sub.name)?);
         let queue = hub
-            .subscribe(&sub.name, sub.subscribe.clone(), sub.quota)
+            .subscribe(&queue, sub.subscribe.clone(), sub.quota)
             .await?;
         let (control_tx, control) = tokio::sync::mpsc::unbounded_channel();
         Ok(Self {
@@ -173,6 +184,7 @@ impl Worker {
                     strikes: Vec::new(),
                     handled: 0,
                     last_failure: String::new(),
+                    verdict: None,
                 });
                 self.single_until = None;
                 true
@@ -196,22 +208,21 @@ impl Worker {
     }
 
     /// Counts what the version on probation did with one event: `Some(seq)` it
-    /// failed on (and the previous version handled), `None` it handled.
+    /// failed on (and the previous version handled), `None` it handled. The first
+    /// verdict reached stands; [`Self::settle`] carries it out after the call.
     fn judge(&mut self, failed_on: Option<u64>) {
         let Some(p) = &mut self.probation else {
             return;
         };
+        if p.verdict.is_some() {
+            return;
+        }
         match failed_on {
             None => {
                 p.strikes.clear();
                 p.handled += 1;
                 if p.handled >= PROBATION_EVENTS {
-                    self.probation = None;
-                    let version = self.version();
-                    self.report(Report::Proven {
-                        module: self.sub.name.clone(),
-                        version,
-                    });
+                    p.verdict = Some(Verdict::Proven);
                 }
             }
             Some(seq) => {
@@ -219,24 +230,46 @@ impl Worker {
                     p.strikes.push(seq);
                 }
                 if p.strikes.len() >= ROLLBACK_AFTER {
-                    let from = self.version();
-                    let p = self.probation.take();
-                    if let Some(p) = p {
-                        self.handlers = p.handlers;
-                        self.sub = p.sub;
-                        let to = self.version();
-                        let reason = format!(
-                            "failed on {ROLLBACK_AFTER} distinct events in a row that the previous version handled; last: {}",
-                            p.last_failure
-                        );
-                        tracing::error!(module = %self.sub.name, from = %short(&from), to = %short(&to), %reason, "new version rolled back");
-                        self.report(Report::RolledBack {
-                            module: self.sub.name.clone(),
-                            from,
-                            to,
-                            reason,
-                        });
-                    }
+                    p.verdict = Some(Verdict::RollBack);
+                }
+            }
+        }
+    }
+
+    /// Carries out the probation's verdict, once every lane's handler is back
+    /// from its call: a rollback replaces the whole set of handlers, and one done
+    /// while another lane's call is still out would have that lane's handler of
+    /// the new version put back into the old set (and a set of fewer lanes
+    /// indexed past its end).
+    fn settle(&mut self) {
+        let verdict = self.probation.as_ref().and_then(|p| p.verdict);
+        match verdict {
+            None => {}
+            Some(Verdict::Proven) => {
+                self.probation = None;
+                let version = self.version();
+                self.report(Report::Proven {
+                    module: self.sub.name.clone(),
+                    version,
+                });
+            }
+            Some(Verdict::RollBack) => {
+                let from = self.version();
+                if let Some(p) = self.probation.take() {
+                    self.handlers = p.handlers;
+                    self.sub = p.sub;
+                    let to = self.version();
+                    let reason = format!(
+                        "failed on {ROLLBACK_AFTER} distinct events in a row that the previous version handled; last: {}",
+                        p.last_failure
+                    );
+                    tracing::error!(module = %self.sub.name, from = %short(&from), to = %short(&to), %reason, "new version rolled back");
+                    self.report(Report::RolledBack {
+                        module: self.sub.name.clone(),
+                        from,
+                        to,
+                        reason,
+                    });
                 }
             }
         }
@@ -322,6 +355,9 @@ impl Worker {
             }
         }
         let lanes = self.lanes(&events);
+        // Sized before the call: a rollback at its end may leave fewer handlers
+        // than the lanes just counted.
+        let mut blocked = vec![false; self.handlers.len()];
         let (outcomes, state) = self.call(&deliveries, events.clone(), &lanes).await?;
         completion.state = state
             .into_iter()
@@ -330,7 +366,6 @@ impl Worker {
         let mut wait: Option<Duration> = None;
         let mut shown = Vec::new();
         // A lane stops at its first event that is not done, so order holds per key.
-        let mut blocked = vec![false; self.handlers.len()];
         for (((d, event), outcome), lane) in deliveries.iter().zip(&events).zip(outcomes).zip(lanes)
         {
             if blocked[lane] {
@@ -505,6 +540,7 @@ impl Worker {
                 }
             }
         }
+        self.settle();
         Ok((outcomes, state))
     }
 

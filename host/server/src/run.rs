@@ -165,12 +165,15 @@ async fn subscribe_outside_consumers(hub: &Hub, config: &HostConfig) -> anyhow::
         config
             .subscriptions
             .iter()
-            .map(|s| s.name.clone())
+            .map(|s| s.name.to_string())
             .collect(),
     )?;
     for (name, def) in registry.definitions().await {
-        match def.patterns() {
-            Ok(p) => {
+        let checked = weft_core::Name::parse(&name)
+            .map_err(|e| e.to_string())
+            .and_then(|n| Ok((n, def.patterns()?)));
+        match checked {
+            Ok((name, p)) => {
                 hub.subscribe(&queue_of_subscription(&name), p, def.quota())
                     .await?;
             }

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
 use crate::keys::QueueId;
+use crate::lock::{read_recovered, write_recovered};
 
 /// Every queue's counters, by queue.
 pub(crate) type Depths = Arc<RwLock<HashMap<QueueId, Arc<Counters>>>>;
@@ -23,11 +24,8 @@ pub(crate) fn depth_counter(
     depths: &RwLock<HashMap<QueueId, Arc<Counters>>>,
     queue: QueueId,
 ) -> Arc<Counters> {
-    if let Some(c) = depths.read().ok().and_then(|d| d.get(&queue).cloned()) {
-        return c;
+    if let Some(c) = read_recovered(depths).get(&queue) {
+        return c.clone();
     }
-    match depths.write() {
-        Ok(mut d) => d.entry(queue).or_default().clone(),
-        Err(_) => Arc::default(),
-    }
+    write_recovered(depths).entry(queue).or_default().clone()
 }

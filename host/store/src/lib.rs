@@ -64,6 +64,7 @@ mod disk;
 mod engine;
 mod error;
 mod keys;
+mod lock;
 mod redb_engine;
 mod request;
 mod sled_engine;

@@ -9,6 +9,7 @@ use crate::config::StoreConfig;
 use crate::depth::{Counters, Depths, depth_counter};
 use crate::engine::{Engine, EngineKind, Table};
 use crate::keys::{self, QueueId};
+use crate::lock::{read_recovered, write_recovered};
 use crate::request::{Completion, Delivery, NewEvent};
 use crate::writer::{Op, Reply, Writer};
 use crate::{Error, Redb, Sled};
@@ -77,25 +78,20 @@ impl Store {
         let Reply::Queue(id) = reply else {
             return Err(Error::Engine("writer answered out of turn".into()));
         };
-        self.inner
-            .queues
-            .write()
-            .map_err(poisoned)?
-            .insert(name.to_owned(), id);
+        write_recovered(&self.inner.queues).insert(name.to_owned(), id);
         self.depth_counter(id);
         Ok(id)
     }
 
     pub fn queue_id(&self, name: &str) -> Option<QueueId> {
-        self.inner.queues.read().ok()?.get(name).copied()
+        read_recovered(&self.inner.queues).get(name).copied()
     }
 
     pub fn queue_names(&self) -> Vec<(String, QueueId)> {
-        self.inner
-            .queues
-            .read()
-            .map(|q| q.iter().map(|(n, id)| (n.clone(), *id)).collect())
-            .unwrap_or_default()
+        read_recovered(&self.inner.queues)
+            .iter()
+            .map(|(n, id)| (n.clone(), *id))
+            .collect()
     }
 
     /// Stores events durably. For each, `true` if stored, `false` if it was a
@@ -189,6 +185,21 @@ impl Store {
             .collect()
     }
 
+    /// The sequence numbers of up to `max` entries at the head of a queue that are
+    /// at most `upto`, without reading the events: an acknowledgement up to a
+    /// sequence reads only what it removes, however far the queue goes on.
+    pub fn head_seqs_upto(&self, queue: QueueId, upto: u64, max: usize) -> Result<Vec<u64>, Error> {
+        let read = self.inner.engine.read()?;
+        let (start, mut end) = keys::queue_range(queue);
+        if let Some(next) = upto.checked_add(1) {
+            end = keys::queued(queue, next);
+        }
+        read.range(Table::Queues, &start, &end, max)?
+            .into_iter()
+            .map(|(k, _)| k.get(4..).and_then(keys::read_u64).ok_or(corrupt("queues")))
+            .collect()
+    }
+
     /// Events waiting in a queue.
     pub fn depth(&self, queue: QueueId) -> u64 {
         self.depth_counter(queue).events.load(Ordering::Relaxed)
@@ -263,10 +274,6 @@ fn corrupt(table: &'static str) -> Error {
         table,
         reason: "key or value has the wrong length".into(),
     }
-}
-
-fn poisoned<T>(_: T) -> Error {
-    Error::Engine("a store lock was poisoned by a panic".into())
 }
 
 /// Refuses to create a new store for one engine where the other engine's store is:

@@ -95,7 +95,7 @@ impl Writer {
     }
 
     pub(crate) async fn call(&self, op: Op) -> Result<Reply, Error> {
-        if let Some(reason) = self.failed.lock().ok().and_then(|f| f.clone()) {
+        if let Some(reason) = lock_recovered(&self.failed).clone() {
             return Err(Error::Failed(reason));
         }
         let (reply, wait) = oneshot::channel();
@@ -111,7 +111,7 @@ impl Writer {
         if self.tx.send_async(Msg::Close(done)).await.is_ok() {
             let _ = wait.await;
         }
-        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        let thread = lock_recovered(&self.thread).take();
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
@@ -255,9 +255,7 @@ impl Worker {
         }
         if let Err(e) = self.engine.write(true, &mut |_| Ok(())) {
             tracing::error!(error = %e, "store sync failed; refusing all further writes");
-            if let Ok(mut f) = self.failed.lock() {
-                *f = Some(e.to_string());
-            }
+            *lock_recovered(&self.failed) = Some(e.to_string());
         }
         self.unsynced = false;
         self.last_sync = Instant::now();
@@ -296,7 +294,7 @@ impl Worker {
     }
 
     fn commit(&mut self, batch: Vec<(Op, ReplyTx)>) {
-        if let Some(reason) = self.failed.lock().ok().and_then(|f| f.clone()) {
+        if let Some(reason) = lock_recovered(&self.failed).clone() {
             for (_, reply) in batch {
                 let _ = reply.send(Err(Error::Failed(reason.clone())));
             }
@@ -349,9 +347,7 @@ impl Worker {
                     // The commit itself failed (an fsync error, a full disk): what the
                     // kernel dropped cannot be known, so stop acknowledging anything.
                     tracing::error!(error = %e, "store commit failed; refusing all further writes");
-                    if let Ok(mut f) = self.failed.lock() {
-                        *f = Some(e.to_string());
-                    }
+                    *lock_recovered(&self.failed) = Some(e.to_string());
                 }
                 // Counters may have advanced inside the aborted transaction; reload them.
                 if let Ok(read) = self.engine.read() {
@@ -514,6 +510,17 @@ fn expire_dedup(w: &mut dyn WriteTxn, before_ms: u64) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Locks the writer's failure flag or thread handle, recovering them from a
+/// poisoned lock: each is a single value replaced whole, so a panic cannot leave
+/// it half-written. Ignoring the poison instead would lose the failure flag, and
+/// with it the promise to refuse every write after a failed commit.
+fn lock_recovered<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|poisoned| {
+        tracing::error!("a store writer lock was poisoned by a panic; its value is used as it is");
+        poisoned.into_inner()
+    })
 }
 
 fn now_ms() -> u64 {

@@ -38,6 +38,7 @@ for_each_engine!(
     a_store_is_not_opened_with_the_other_engine,
     a_write_sees_its_own_changes_in_gets_ranges_and_last,
     module_state_commits_with_events_and_survives_a_reopen,
+    the_head_up_to_a_sequence_stops_at_it,
 );
 
 fn config(dir: &tempfile::TempDir, engine: EngineKind) -> StoreConfig {
@@ -399,4 +400,34 @@ async fn module_state_commits_with_events_and_survives_a_reopen(engine: EngineKi
     // One owner's keys never show under another whose name is its prefix.
     assert_eq!(store.state_len("poller", 100).unwrap(), 1);
     assert_eq!(store.state_len("poll", 100).unwrap(), 0);
+}
+
+async fn the_head_up_to_a_sequence_stops_at_it(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(config(&dir, kind)).unwrap();
+    let a = store.queue("a").await.unwrap();
+    let b = store.queue("b").await.unwrap();
+    let events = (0..6).map(|i| event(&i.to_string(), &[a, b])).collect();
+    store.append(events).await.unwrap();
+    assert_eq!(store.head_seqs_upto(a, 3, 100).unwrap(), [0, 1, 2, 3]);
+    assert_eq!(store.head_seqs_upto(a, 3, 2).unwrap(), [0, 1]);
+    assert_eq!(
+        store.head_seqs_upto(a, u64::MAX, 100).unwrap(),
+        [0, 1, 2, 3, 4, 5]
+    );
+    store
+        .complete(Completion {
+            queue: a,
+            consumed: vec![0, 1],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.head_seqs_upto(a, 1, 100).unwrap(), Vec::<u64>::new());
+    assert_eq!(store.head_seqs_upto(a, 3, 100).unwrap(), [2, 3]);
+    assert_eq!(
+        store.head_seqs_upto(b, 0, 100).unwrap(),
+        [0],
+        "another queue is untouched"
+    );
 }

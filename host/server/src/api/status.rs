@@ -33,7 +33,10 @@ pub async fn status(State(app): State<AppState>) -> Response {
         .modules()
         .into_iter()
         .map(|m| {
-            let q = queue(&weft_core::name::queue_of_module(&m.name));
+            let q = match weft_core::Name::parse(&m.name) {
+                Ok(name) => queue(&weft_core::name::queue_of_module(&name)),
+                Err(_) => json!({}),
+            };
             merge(serde_json::to_value(m).unwrap_or_default(), q)
         })
         .collect();
@@ -41,8 +44,8 @@ pub async fn status(State(app): State<AppState>) -> Response {
         .queue_names()
         .into_iter()
         .filter_map(|(n, _)| match QueueOwner::parse(&n) {
-            QueueOwner::Subscription(name) => Some((name, n)),
-            QueueOwner::Module(_) => None,
+            Ok(QueueOwner::Subscription(name)) => Some((name, n)),
+            _ => None,
         })
         .map(|(name, q)| merge(json!({ "name": name }), queue(&q)))
         .collect();

@@ -3,10 +3,10 @@
 //! Consumers read by pull (`GET .../events`, then `POST .../ack?upto=SEQ`) or as
 //! server-sent events (`GET .../stream`), which resume after the `Last-Event-ID`
 //! the client sends on reconnecting: that id acknowledges everything up to it.
-//! Delivery is at least once; the event's `id` lets a consumer deduplicate.
+//! Delivery is at least once; the event's `id` lets a consumer deduplicate. The
+//! reading itself is `weft_core::consumer`'s, which other readers of a queue share.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use weft_core::cloudevents;
-use weft_core::name::{QueueOwner, queue_of_subscription};
-use weft_store::{Completion, QueueId, Store};
+use weft_core::consumer::{Consumer, Delivery};
+use weft_core::name::{NAME_RULE, Name, QueueOwner, queue_of_subscription};
 
 use super::state::AppState;
 use crate::auth::Access;
@@ -30,14 +30,14 @@ pub async fn list(State(app): State<AppState>) -> Response {
     let subs: Vec<_> = routes
         .iter()
         .filter_map(|r| {
-            let QueueOwner::Subscription(name) = QueueOwner::parse(&r.name) else {
+            let QueueOwner::Subscription(name) = QueueOwner::parse(&r.name).ok()? else {
                 return None;
             };
             Some(json!({
                 "name": name,
                 "subscribe": r.patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                 "queue_depth": store.depth(r.queue),
-                "configured": app.subscriptions.configured.contains(&name),
+                "configured": app.subscriptions.configured.iter().any(|c| name == c.as_str()),
             }))
         })
         .collect();
@@ -50,12 +50,18 @@ pub async fn put(
     Path(name): Path<String>,
     Json(def): Json<Definition>,
 ) -> Response {
-    if !weft_core::name::valid(&name) {
-        return problem(
-            Kind::InvalidRequest,
-            format!("`{name}` is not a subscription name: 1 to 64 letters, digits, `-`, `_`"),
-        );
-    }
+    let queue = match Name::parse(&name) {
+        Ok(n) => queue_of_subscription(&n),
+        Err(e) => {
+            return problem(
+                Kind::InvalidRequest,
+                format!(
+                    "`{name}` is not a subscription name ({}): use {NAME_RULE}",
+                    e.problem
+                ),
+            );
+        }
+    };
     if app.subscriptions.configured.contains(&name) {
         return problem(
             Kind::Conflict,
@@ -74,11 +80,7 @@ pub async fn put(
         return problem(Kind::Internal, format!("cannot save the subscription: {e}"));
     }
     *defs = next;
-    if let Err(e) = app
-        .hub
-        .subscribe(&queue_of_subscription(&name), patterns, def.quota())
-        .await
-    {
+    if let Err(e) = app.hub.subscribe(&queue, patterns, def.quota()).await {
         return problem(Kind::Unavailable, e.to_string());
     }
     let status = if created {
@@ -102,36 +104,38 @@ pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Re
         );
     }
     let mut defs = app.subscriptions.api.lock().await;
-    if !defs.contains_key(&name) {
+    let valid = Name::parse(&name).ok();
+    let Some(valid) = valid.filter(|_| defs.contains_key(&name)) else {
         return problem(Kind::NotFound, format!("no subscription `{name}`"));
-    }
+    };
     let mut next = defs.clone();
     next.remove(&name);
     if let Err(e) = app.subscriptions.save(&next) {
         return problem(Kind::Internal, format!("cannot save: {e}"));
     }
     *defs = next;
-    app.hub.unsubscribe(&queue_of_subscription(&name));
-    let store = app.hub.store();
-    let dropped = match store.queue_id(&queue_of_subscription(&name)) {
-        Some(q) => ack_upto(store, q, u64::MAX).await.unwrap_or(0),
+    app.hub.unsubscribe(&queue_of_subscription(&valid));
+    let dropped = match Consumer::of_subscription(app.hub.clone(), &valid) {
+        Some(c) => c.ack_upto(u64::MAX).await.unwrap_or(0),
         None => 0,
     };
     Json(json!({ "deleted": name, "dropped": dropped })).into_response()
 }
 
-/// The queue of subscription `name`, if `access` may read it: admins, and tokens
+/// A reader of subscription `name`, if `access` may read it: admins, and tokens
 /// whose tap grants cover the subscription's patterns (see `auth`).
-fn queue_of(app: &AppState, access: &Access, name: &str) -> Result<QueueId, Box<Response>> {
-    let queue = queue_of_subscription(name);
+fn consumer_of(app: &AppState, access: &Access, name: &str) -> Result<Consumer, Box<Response>> {
+    let queue = Name::parse(name).ok().map(|n| queue_of_subscription(&n));
     let routes = app.hub.routes();
-    let route = routes.iter().find(|r| r.name == queue);
+    let route = queue
+        .as_ref()
+        .and_then(|q| routes.iter().find(|r| &r.name == q));
     access
         .check_read(name, route.map(|r| &r.patterns))
         .map_err(|f| Box::new(f.into_response()))?;
     let routed = route.is_some();
-    match app.hub.store().queue_id(&queue) {
-        Some(q) if routed => Ok(q),
+    match queue.and_then(|q| app.hub.store().queue_id(&q)) {
+        Some(q) if routed => Ok(Consumer::new(app.hub.clone(), q)),
         _ => Err(Box::new(problem(
             Kind::NotFound,
             format!(
@@ -153,26 +157,23 @@ pub async fn pull(
     Path(name): Path<String>,
     Query(q): Query<PullQuery>,
 ) -> Response {
-    let queue = match queue_of(&app, &access, &name) {
-        Ok(q) => q,
+    let consumer = match consumer_of(&app, &access, &name) {
+        Ok(c) => c,
         Err(r) => return *r,
     };
-    match app.hub.store().peek(queue, q.max.clamp(1, 10_000)) {
+    match consumer.pull(q.max.clamp(1, 10_000)) {
         Ok(batch) => {
-            let events: Vec<_> = batch
-                .iter()
-                .map(|d| delivery_json(d.seq, &d.payload))
-                .collect();
+            let events: Vec<_> = batch.iter().map(delivery_json).collect();
             Json(json!({ "subscription": name, "events": events })).into_response()
         }
         Err(e) => problem(Kind::Internal, e.to_string()),
     }
 }
 
-fn delivery_json(seq: u64, payload: &[u8]) -> serde_json::Value {
-    match weft_core::Event::decode(payload) {
-        Ok(e) => json!({ "seq": seq, "event": cloudevents::to_json(&e) }),
-        Err(e) => json!({ "seq": seq, "unreadable": e.to_string() }),
+fn delivery_json(d: &Delivery) -> serde_json::Value {
+    match &d.event {
+        Ok(e) => json!({ "seq": d.seq, "event": cloudevents::to_json(e) }),
+        Err(e) => json!({ "seq": d.seq, "unreadable": e.to_string() }),
     }
 }
 
@@ -187,37 +188,13 @@ pub async fn ack(
     Path(name): Path<String>,
     Query(q): Query<AckQuery>,
 ) -> Response {
-    let queue = match queue_of(&app, &access, &name) {
-        Ok(q) => q,
+    let consumer = match consumer_of(&app, &access, &name) {
+        Ok(c) => c,
         Err(r) => return *r,
     };
-    match ack_upto(app.hub.store(), queue, q.upto).await {
+    match consumer.ack_upto(q.upto).await {
         Ok(n) => Json(json!({ "acknowledged": n })).into_response(),
         Err(e) => problem(Kind::Unavailable, e.to_string()),
-    }
-}
-
-/// Removes a queue's entries up to and including `upto`; returns how many.
-async fn ack_upto(store: &Store, queue: QueueId, upto: u64) -> Result<usize, weft_store::Error> {
-    let mut removed = 0;
-    loop {
-        let batch = store.head_seqs(queue, 1000)?;
-        let seqs: Vec<u64> = batch.iter().copied().filter(|s| *s <= upto).collect();
-        if seqs.is_empty() {
-            return Ok(removed);
-        }
-        let done = seqs.len() < batch.len();
-        removed += seqs.len();
-        store
-            .complete(Completion {
-                queue,
-                consumed: seqs,
-                ..Default::default()
-            })
-            .await?;
-        if done {
-            return Ok(removed);
-        }
     }
 }
 
@@ -230,15 +207,14 @@ pub async fn stream(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let queue = match queue_of(&app, &access, &name) {
-        Ok(q) => q,
+    let mut consumer = match consumer_of(&app, &access, &name) {
+        Ok(c) => c,
         Err(r) => return *r,
     };
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
-    let mut cursor = None;
     if let Some(last) = last {
         let Ok(n) = last.parse::<u64>() else {
             return problem(
@@ -246,38 +222,25 @@ pub async fn stream(
                 format!("Last-Event-ID `{last}` is not a sequence number this host sent"),
             );
         };
-        if let Err(e) = ack_upto(app.hub.store(), queue, n).await {
+        if let Err(e) = consumer.resume(n).await {
             return problem(Kind::Unavailable, e.to_string());
         }
-        cursor = Some(n);
     }
-    let hub = app.hub.clone();
-    let waker = hub.waker(queue);
     let events = futures::stream::unfold(
-        (
-            hub,
-            waker,
-            cursor,
-            std::collections::VecDeque::<(u64, Vec<u8>)>::new(),
-        ),
-        move |(hub, waker, mut cursor, mut pending)| async move {
+        (consumer, std::collections::VecDeque::<Delivery>::new()),
+        |(mut consumer, mut pending)| async move {
             loop {
-                if let Some((seq, payload)) = pending.pop_front() {
-                    cursor = Some(seq);
-                    let data = delivery_json(seq, &payload)["event"].to_string();
+                if let Some(d) = pending.pop_front() {
+                    let data = delivery_json(&d)["event"].to_string();
                     let sse = SseEvent::default()
-                        .id(seq.to_string())
+                        .id(d.seq.to_string())
                         .event("cloudevent")
                         .data(data);
-                    return Some((Ok::<_, Infallible>(sse), (hub, waker, cursor, pending)));
+                    return Some((Ok::<_, Infallible>(sse), (consumer, pending)));
                 }
-                let batch = hub.store().peek_after(queue, cursor, 1000).ok()?;
-                pending.extend(batch.into_iter().map(|d| (d.seq, d.payload)));
+                pending.extend(consumer.next(1000).ok()?);
                 if pending.is_empty() {
-                    tokio::select! {
-                        _ = waker.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
+                    consumer.wait().await;
                 }
             }
         },

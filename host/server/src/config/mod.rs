@@ -103,7 +103,7 @@ pub struct ErrorsConfig {
 /// module; it collects from the host's start and is read with the pull API.
 #[derive(Debug, Clone)]
 pub struct SubscriptionConfig {
-    pub name: String,
+    pub name: weft_core::Name,
     pub patterns: Patterns,
     pub quota: Quota,
 }
@@ -207,17 +207,19 @@ impl HostConfig {
             quota.max_events = sub.max_queue_events.unwrap_or(quota.max_events);
             let field = format!("subscriptions.{name}.max_queue_bytes");
             p.size(&sub.max_queue_bytes, &field, &mut quota.max_bytes);
-            if !weft_core::name::valid(&name) {
-                p.0.push(format!(
-                    "subscriptions.{name}: a subscription name is 1 to 64 letters, digits, `-`, `_`"
-                ));
-            }
+            let valid = weft_core::Name::parse(&name)
+                .map_err(|e| p.0.push(format!("subscriptions.{name}: {e}")))
+                .ok();
             match Patterns::parse(&sub.subscribe) {
-                Ok(patterns) if !patterns.is_empty() => c.subscriptions.push(SubscriptionConfig {
-                    name,
-                    patterns,
-                    quota,
-                }),
+                Ok(patterns) if !patterns.is_empty() => {
+                    if let Some(name) = valid {
+                        c.subscriptions.push(SubscriptionConfig {
+                            name,
+                            patterns,
+                            quota,
+                        });
+                    }
+                }
                 Ok(_) => p.0.push(format!("subscriptions.{name}.subscribe is empty")),
                 Err(e) => p.0.push(format!("subscriptions.{name}.subscribe: {e}")),
             }

@@ -19,9 +19,11 @@ pub(super) fn tokens(
     let mut grants: Vec<Grant> = Vec::new();
     for (name, t) in files {
         let at = format!("tokens.{name}");
-        if !weft_core::name::valid(&name) {
+        if let Err(e) = weft_core::Name::parse(&name) {
             problems.push(format!(
-                "{at}: a token name is 1 to 64 letters, digits, `-`, `_`"
+                "{at}: a token name is {} ({})",
+                weft_core::name::NAME_RULE,
+                e.problem
             ));
         }
         let secret = match t.token.get("secret").and_then(toml::Value::as_str) {
