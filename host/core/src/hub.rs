@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, broadcast};
 use weft_store::{NewEvent, QueueId, Store};
 
-use crate::quota::{self, DiskQuota, Full, Quota};
+use crate::quota::{DiskQuota, Full, Quota};
+use crate::room;
 use crate::route::{Route, Routes};
 use crate::{Event, Patterns, Topic};
 
@@ -133,7 +134,7 @@ impl Hub {
     /// Routes `events` and checks the room for them: what to store, and the
     /// queues to wake once it is stored.
     fn stage(&self, events: &[Event]) -> Result<(Vec<NewEvent>, Vec<QueueId>), PublishError> {
-        quota::check_disk(&self.inner.store, &self.inner.disk)?;
+        room::check_disk(&self.inner.store, &self.inner.disk)?;
         let mut staged: Vec<NewEvent> = events
             .iter()
             .map(|e| NewEvent {
@@ -170,7 +171,7 @@ impl Hub {
     /// Whether `events` fit in the quotas of the queues they go to.
     /// (A parked subscription that is full is taken out of `events`' queues.)
     pub fn check_room(&self, events: &mut [NewEvent]) -> Result<(), Full> {
-        quota::check(&self.inner.store, &self.inner.routes.snapshot(), events)
+        room::check(&self.inner.store, &self.inner.routes.snapshot(), events)
     }
 
     pub fn queues_for(&self, topic: &str) -> Vec<QueueId> {

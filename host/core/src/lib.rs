@@ -40,7 +40,8 @@
 //! - [`topic`]: topics and subscription patterns.
 //! - [`name`]: module, subscription and token names, and the queue each owns.
 //! - [`route`]: which queues an event on a topic goes to.
-//! - [`quota`]: the room queues and the disk have, checked before a publish.
+//! - [`quota`]: the limits on what may wait (per subscription, on disk) and [`Full`].
+//! - [`room`]: whether new events fit where they go, checked before a publish.
 //! - [`hub`]: publishing, routing, waking readers, live taps.
 //! - [`handler`]: what a module implements for a worker ([`Handler`], [`Outcome`]).
 //! - [`worker`]: a module's worker: batches, retries, lanes, hot swap and probation.
@@ -59,6 +60,7 @@ pub mod name;
 pub mod quota;
 pub mod repair;
 pub mod retry;
+pub mod room;
 pub mod route;
 pub mod secrets;
 pub mod topic;

@@ -110,16 +110,9 @@ pub fn module_name(path: &Path) -> Result<String, LoadError> {
         .file_stem()
         .and_then(|s| s.to_str())
         .ok_or(LoadError::NameNotUtf8)?;
-    let valid = !stem.is_empty()
-        && stem.len() <= 64
-        && stem.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && stem
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if valid {
-        Ok(stem.to_owned())
-    } else {
-        Err(LoadError::Name(stem.to_owned()))
+    match weft_core::Name::parse(stem) {
+        Ok(name) => Ok(name.to_string()),
+        Err(_) => Err(LoadError::Name(stem.to_owned())),
     }
 }
 

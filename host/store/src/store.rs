@@ -174,17 +174,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The sequence numbers of up to `max` entries at the head of a queue, without
-    /// reading the events: what an acknowledgement up to a sequence needs.
-    pub fn head_seqs(&self, queue: QueueId, max: usize) -> Result<Vec<u64>, Error> {
-        let read = self.inner.engine.read()?;
-        let (start, end) = keys::queue_range(queue);
-        read.range(Table::Queues, &start, &end, max)?
-            .into_iter()
-            .map(|(k, _)| k.get(4..).and_then(keys::read_u64).ok_or(corrupt("queues")))
-            .collect()
-    }
-
     /// The sequence numbers of up to `max` entries at the head of a queue that are
     /// at most `upto`, without reading the events: an acknowledgement up to a
     /// sequence reads only what it removes, however far the queue goes on.

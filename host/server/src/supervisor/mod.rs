@@ -316,7 +316,7 @@ impl Supervisor {
         compile_ms: u64,
     ) -> anyhow::Result<()> {
         let restored = self.removed.remove(name);
-        let gap = self.hub.park(name, false);
+        let gap = self.hub.park(&module_queue(name), false);
         let handle = match module.kind {
             Kind::Ingress => {
                 let conn = Connector::new(module.clone(), self.hub.clone());
@@ -409,7 +409,7 @@ impl Supervisor {
                     || sub.quota != r.module.manifest.quota
                 {
                     self.hub
-                        .subscribe(name, sub.subscribe.clone(), sub.quota)
+                        .subscribe(&module_queue(name), sub.subscribe.clone(), sub.quota)
                         .await?;
                 }
                 let _ = control.send(Control::Swap {
@@ -478,7 +478,7 @@ impl Supervisor {
             return Ok(());
         };
         self.stop(name).await;
-        self.hub.park(name, true);
+        self.hub.park(&module_queue(name), true);
         self.removed.insert(
             name.to_owned(),
             Removed {
@@ -536,7 +536,7 @@ impl Supervisor {
                 continue;
             }
             removed.unsubscribed = true;
-            self.hub.unsubscribe(name);
+            self.hub.unsubscribe(&module_queue(name));
             tracing::warn!(module = %name, "removed module's subscription stopped collecting");
             let since = now();
             self.board.with(|b| {
@@ -687,4 +687,13 @@ pub fn kind_name(kind: Kind) -> &'static str {
 
 fn patterns(p: &weft_core::Patterns) -> Vec<String> {
     p.iter().map(|p| p.to_string()).collect()
+}
+
+/// The queue of module `name`. Names reach the supervisor from the runtime, which
+/// takes only valid ones, so the fallback (the queue a module's name makes
+/// anyway) is never used in practice.
+fn module_queue(name: &str) -> String {
+    weft_core::Name::parse(name)
+        .map(|n| weft_core::name::queue_of_module(&n))
+        .unwrap_or_else(|_| name.to_owned())
 }
