@@ -9,101 +9,12 @@
     reason = "tests"
 )]
 
-use std::time::Duration;
+mod common;
 
+use common::{Host, problem};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use weft_server::{HostConfig, Paths};
-
-/// A host running in this process until dropped (or [`Host::stop`]ped).
-struct Host {
-    url: String,
-    http: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Host {
-    async fn start(config: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = HostConfig::parse(config).unwrap().with_paths(Paths {
-            modules: dir.path().join("modules"),
-            data: dir.path().join("data"),
-            cache: None,
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(weft_server::run(config, listener, async {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{url}/readyz")).send().await
-                && r.status() == 200
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Self {
-            url,
-            http,
-            stop: Some(stop),
-            done: Some(done),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    async fn publish(&self, topic: &str, id: &str, data: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(&format!("/v1/events/{topic}")))
-            .header("ce-specversion", "1.0")
-            .header("ce-id", id)
-            .header("ce-source", "/test")
-            .header("ce-type", "t")
-            .header("content-type", "application/json")
-            .body(data.to_owned())
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn stop(mut self) -> anyhow::Result<()> {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.take().unwrap().await.unwrap()
-    }
-}
-
-/// Asserts an RFC 9457 problem of `status` whose detail contains `needle`.
-fn problem(status: u16, body: &Value, want: u16, slug: &str, needle: &str) {
-    assert_eq!(status, want, "{body}");
-    assert_eq!(
-        body["type"],
-        format!("tag:weft,2026:problem/{slug}"),
-        "{body}"
-    );
-    assert_eq!(body["status"], want, "{body}");
-    assert!(body["title"].is_string(), "{body}");
-    let detail = body["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains(needle), "`{needle}` not in: {detail}");
-}
 
 #[tokio::test]
 async fn a_subscription_of_the_config_collects_and_hands_out_in_order() {
