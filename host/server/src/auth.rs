@@ -274,7 +274,28 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
 /// a known token learns nothing of which routes exist (every unknown route
 /// needs admin, see [`needs_admin`]).
 pub fn authorize(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Access, Problem> {
-    let access = if auth.is_open() {
+    let access = authenticate(auth, headers, path)?;
+    if needs_admin(path)
+        && let Access::Token(g) = &access
+        && !g.admin
+    {
+        tracing::warn!(token = %g.name, %path, "admin route refused");
+        return Err(Problem::new(
+            Kind::Forbidden,
+            format!(
+                "token `{}` may not use {path}: that needs a token with `admin = true`",
+                g.name
+            ),
+        ));
+    }
+    Ok(access)
+}
+
+/// Who calls, or the `401` answer: the first check of every `/v1` request,
+/// also of one with a method its route does not have (so that a `405` tells
+/// only a known caller that the route exists).
+pub fn authenticate(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Access, Problem> {
+    Ok(if auth.is_open() {
         Access::Open
     } else {
         match bearer(headers) {
@@ -290,21 +311,7 @@ pub fn authorize(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Access,
                 }
             },
         }
-    };
-    if needs_admin(path)
-        && let Access::Token(g) = &access
-        && !g.admin
-    {
-        tracing::warn!(token = %g.name, %path, "admin route refused");
-        return Err(Problem::new(
-            Kind::Forbidden,
-            format!(
-                "token `{}` may not use {path}: that needs a token with `admin = true`",
-                g.name
-            ),
-        ));
-    }
-    Ok(access)
+    })
 }
 
 /// Routes a token may use with `publish` or `tap` grants; every other `/v1/*` route,

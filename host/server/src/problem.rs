@@ -356,6 +356,24 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn an_error_answer_made_elsewhere_becomes_a_problem_and_a_verbatim_one_does_not() {
+        let plain = (StatusCode::BAD_REQUEST, "Failed to parse the request body").into_response();
+        let (status, headers, v) = body(ensure(plain).await).await;
+        assert_eq!(status, 400);
+        assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(v["type"], "tag:weft,2026:problem/invalid-request");
+        assert_eq!(v["detail"], "Failed to parse the request body");
+        let mut own = (StatusCode::UNAUTHORIZED, "bad signature").into_response();
+        own.extensions_mut().insert(Verbatim);
+        let own = ensure(own).await;
+        assert_eq!(own.status(), 401);
+        assert_eq!(
+            own.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+    }
+
     #[test]
     fn every_kind_has_its_own_type() {
         let mut slugs: Vec<_> = Kind::ALL.iter().map(|k| k.slug()).collect();

@@ -124,3 +124,207 @@ async fn status_shows_subscriptions_and_the_store() {
     assert!(body["modules"].as_array().unwrap().is_empty());
     host.stop().await.unwrap();
 }
+
+/// Sends `method path` with `body` (and a JSON content type when `json`).
+async fn send(host: &Host, method: &str, path: &str, body: &str, json: bool) -> (u16, Value) {
+    let mut r = host
+        .http
+        .request(method.parse().unwrap(), host.url(path))
+        .body(body.to_owned());
+    if json {
+        r = r.header("content-type", "application/json");
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(
+        r.headers().get("content-type").map(|v| v.to_str().unwrap()),
+        (status >= 400).then_some("application/problem+json"),
+        "{method} {path}"
+    );
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn axums_own_refusals_are_problems_that_say_what_to_send() {
+    let host = Host::start("[subscriptions.audit]\nsubscribe = [\">\"]\n").await;
+    let (s, b) = send(&host, "GET", "/v1/nowhere", "", false).await;
+    problem(s, &b, 404, "not-found", "the API is under /v1");
+    let (s, b) = send(&host, "GET", "/nowhere", "", false).await;
+    problem(s, &b, 404, "not-found", "/healthz");
+    let r = host
+        .http
+        .delete(host.url("/v1/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["allow"], "GET,HEAD");
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(
+        s,
+        &b,
+        405,
+        "method-not-allowed",
+        "DELETE is not a method of /v1/status",
+    );
+    let (s, b) = send(
+        &host,
+        "GET",
+        "/v1/subscriptions/audit/events?max=abc",
+        "",
+        false,
+    )
+    .await;
+    problem(s, &b, 400, "invalid-request", "send `?max=N`");
+    let (s, b) = send(
+        &host,
+        "POST",
+        "/v1/subscriptions/audit/ack?upto=x",
+        "",
+        false,
+    )
+    .await;
+    problem(s, &b, 400, "invalid-request", "send `?upto=SEQ`");
+    let (s, b) = send(&host, "GET", "/v1/tap?pattern=a&pattern=b", "", false).await;
+    problem(s, &b, 400, "invalid-request", "send `?pattern=P`");
+    let (s, b) = send(&host, "PUT", "/v1/subscriptions/s", "{not json", true).await;
+    problem(
+        s,
+        &b,
+        400,
+        "invalid-request",
+        r#"send JSON like {"subscribe""#,
+    );
+    let (s, b) = send(
+        &host,
+        "PUT",
+        "/v1/subscriptions/s",
+        r#"{"subscribe": 1}"#,
+        true,
+    )
+    .await;
+    problem(
+        s,
+        &b,
+        400,
+        "invalid-request",
+        r#"send JSON like {"subscribe""#,
+    );
+    let (s, b) = send(
+        &host,
+        "PUT",
+        "/v1/subscriptions/s",
+        r#"{"subscribe": []}"#,
+        false,
+    )
+    .await;
+    problem(
+        s,
+        &b,
+        415,
+        "unsupported-media-type",
+        "Content-Type: application/json",
+    );
+    let (s, b) = send(
+        &host,
+        "POST",
+        "/v1/errors/replay",
+        r#"{"modul": "x"}"#,
+        true,
+    )
+    .await;
+    problem(s, &b, 400, "invalid-request", "a selection has module, seq");
+    let (s, b) = send(&host, "POST", "/v1/errors/purge", "[", true).await;
+    problem(s, &b, 400, "invalid-request", "a selection has module, seq");
+    let (s, b) = send(&host, "GET", "/v1/errors?seq=first", "", false).await;
+    problem(s, &b, 400, "invalid-request", "seq (a number)");
+    let (s, b) = send(&host, "GET", "/v1/errors/m/abc", "", false).await;
+    problem(s, &b, 400, "invalid-request", "SEQ a number");
+    host.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pull_of_zero_events_is_refused_rather_than_handing_one_out() {
+    let host = Host::start("[subscriptions.audit]\nsubscribe = [\">\"]\n").await;
+    host.publish("a", "1", "{}").await;
+    let (s, b) = host.get("/v1/subscriptions/audit/events?max=0").await;
+    problem(s, &b, 400, "invalid-request", "`max=0` asks for nothing");
+    let (_, b) = host.get("/v1/subscriptions/audit/events?max=1").await;
+    assert_eq!(b["events"].as_array().unwrap().len(), 1, "{b}");
+    host.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_max_body_is_a_413_problem_and_nothing_is_stored() {
+    let host =
+        Host::start("[ingest]\nmax_body = \"1KiB\"\n[subscriptions.audit]\nsubscribe = [\">\"]\n")
+            .await;
+    // A stream has no declared length: the limit cuts it while it is read.
+    let chunks = futures_chunks(vec![vec![b'1'; 800], vec![b'2'; 800]]);
+    let r = host
+        .http
+        .post(host.url("/v1/events/a"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "big")
+        .header("ce-source", "/t")
+        .header("ce-type", "t")
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(
+        s,
+        &b,
+        413,
+        "payload-too-large",
+        "1024 bytes ([ingest] max_body)",
+    );
+    let (_, b) = host.get("/v1/subscriptions/audit/events").await;
+    assert_eq!(b["events"], json!([]));
+    host.stop().await.unwrap();
+}
+
+fn futures_chunks(
+    chunks: Vec<Vec<u8>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::iter(chunks.into_iter().map(Ok))
+}
+
+#[tokio::test]
+async fn with_tokens_an_unknown_v1_path_answers_401_before_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("token");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let host = Host::start(&format!(
+        "[secrets]\nT = {{ file = {:?} }}\nA = {{ file = {:?} }}\n[tokens.ci]\ntoken = {{ secret = \"T\" }}\npublish = [\"a\"]\n[tokens.ops]\ntoken = {{ secret = \"A\" }}\nadmin = true\n",
+        secret.display().to_string(),
+        {
+            let admin = dir.path().join("admin");
+            std::fs::write(&admin, "adm1n").unwrap();
+            admin.display().to_string()
+        }
+    ))
+    .await;
+    for path in ["/v1/nowhere", "/v1/status"] {
+        let (s, b) = send(&host, "GET", path, "", false).await;
+        problem(s, &b, 401, "unauthorized", "Authorization: Bearer");
+    }
+    let as_ =
+        |token: &'static str, path: &str| host.http.get(host.url(path)).bearer_auth(token).send();
+    let r = as_("s3cret", "/v1/nowhere").await.unwrap();
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(s, &b, 403, "forbidden", "admin = true");
+    let r = as_("adm1n", "/v1/nowhere").await.unwrap();
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(s, &b, 404, "not-found", "no route GET /v1/nowhere");
+    let r = host
+        .http
+        .delete(host.url("/v1/status"))
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(s, &b, 401, "unauthorized", "Authorization: Bearer");
+    host.stop().await.unwrap();
+}

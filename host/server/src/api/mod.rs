@@ -44,11 +44,11 @@ use crate::problem::{Kind, problem};
 ///
 /// [`ensure`]: crate::problem::ensure
 pub fn app(state: AppState, max_body: usize, hooks: Router) -> Router {
-    let auth = state.auth.clone();
+    let (auth, auth_405) = (state.auth.clone(), state.auth.clone());
     router(state, max_body)
         .merge(hooks)
         .fallback(move |req: Request| not_found(auth.clone(), req))
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(move |req: Request| method_not_allowed(auth_405.clone(), req))
         .layer(axum::middleware::map_response(crate::problem::ensure))
 }
 
@@ -71,7 +71,13 @@ async fn not_found(auth: std::sync::Arc<crate::auth::Auth>, req: Request) -> Res
     )
 }
 
-async fn method_not_allowed(req: Request) -> Response {
+async fn method_not_allowed(auth: std::sync::Arc<crate::auth::Auth>, req: Request) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/v1/")
+        && let Err(refused) = crate::auth::authenticate(&auth, req.headers(), path)
+    {
+        return refused.into_response();
+    }
     problem(
         Kind::MethodNotAllowed,
         format!(
