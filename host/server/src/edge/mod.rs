@@ -32,6 +32,7 @@ mod conns;
 pub mod files;
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,6 +177,19 @@ fn refuse(stream: &TcpStream, cap: usize) {
     let _ = stream.try_write(&[head.as_bytes(), body.as_bytes()].concat());
 }
 
+/// What woke a connection's task.
+enum Woken {
+    Done(hyper::Result<()>),
+    Changed,
+    Deadline,
+    Stop,
+}
+
+/// How long a connection that answered is drained before it is closed, and
+/// the longest silence that ends the draining sooner (see [`linger`]).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_SILENCE: Duration = Duration::from_millis(500);
+
 /// One connection, until it closes, its wait expires, it is evicted, or the
 /// host stops and its request in progress is done.
 async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -187,13 +201,12 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Rec
     });
     let service = {
         let (shared, conn) = (shared.clone(), conn.clone());
-        hyper::service::service_fn(move |req| request(req, shared.clone(), conn.clone()))
+        hyper::service::service_fn(move |req| Box::pin(request(req, shared.clone(), conn.clone())))
     };
-    let served = shared.http.serve_connection(io, service);
-    let mut served = std::pin::pin!(served);
+    let mut served = shared.http.serve_connection(io, service);
     let mut stopping = *stop.borrow();
     if stopping {
-        served.as_mut().graceful_shutdown();
+        Pin::new(&mut served).graceful_shutdown();
     }
     loop {
         if conn.must_close() {
@@ -202,15 +215,23 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Rec
         }
         let deadline = conn.deadline(&shared.settings);
         let far = tokio::time::Instant::now() + Duration::from_secs(3600);
-        tokio::select! {
-            done = served.as_mut() => {
-                if let Err(e) = done {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
+        let woken = tokio::select! {
+            done = std::future::poll_fn(|cx| served.poll_without_shutdown(cx)) => Woken::Done(done),
+            () = conn.changed.notified() => Woken::Changed,
+            () = tokio::time::sleep_until(deadline.map_or(far, |(at, _)| at)), if deadline.is_some() => Woken::Deadline,
+            _ = stop.changed(), if !stopping => Woken::Stop,
+        };
+        match woken {
+            Woken::Done(Ok(())) => {
+                linger(served.into_parts().io.into_inner().stream).await;
                 return;
             }
-            () = conn.changed.notified() => {}
-            () = tokio::time::sleep_until(deadline.map_or(far, |(at, _)| at)), if deadline.is_some() => {
+            Woken::Done(Err(e)) => {
+                tracing::debug!(error = %e, "connection ended with an error");
+                return;
+            }
+            Woken::Changed => {}
+            Woken::Deadline => {
                 // Deadlines only move later; close only if this one still holds.
                 if let Some((at, why)) = conn.deadline(&shared.settings)
                     && at <= tokio::time::Instant::now()
@@ -219,10 +240,32 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Rec
                     return;
                 }
             }
-            _ = stop.changed(), if !stopping => {
+            Woken::Stop => {
                 stopping = true;
-                served.as_mut().graceful_shutdown();
+                Pin::new(&mut served).graceful_shutdown();
             }
+        }
+    }
+}
+
+/// Closes a connection that answered without losing its answer: a client still
+/// sending a body the host refused (a `413` before reading it) would otherwise
+/// get a reset, which can discard the answer before it is read. So the write
+/// side is closed first (the client sees the answer end), and what still comes
+/// in is read and dropped for at most [`LINGER`], or until [`LINGER_SILENCE`]
+/// passes without a byte. A client that closed its side costs nothing here.
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let until = tokio::time::Instant::now() + LINGER;
+    let mut sink = vec![0u8; 16 * 1024];
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left.min(LINGER_SILENCE), stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 && !left.is_zero() => {}
+            _ => return,
         }
     }
 }
