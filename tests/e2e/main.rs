@@ -17,6 +17,7 @@ mod connectors;
 mod crash;
 mod crash_harness;
 mod delivery;
+mod edge;
 mod grants;
 mod hostile;
 mod languages;

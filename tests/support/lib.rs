@@ -140,6 +140,8 @@ pub struct Host {
     engine: Option<String>,
     /// Environment variables of the process (e.g. the secrets its config names).
     envs: Vec<(String, String)>,
+    /// A command the host runs under (`prlimit --nofile=256:256 --`), if any.
+    wrapper: Vec<String>,
 }
 
 impl Host {
@@ -164,7 +166,15 @@ impl Host {
                 .unwrap(),
             engine: None,
             envs: Vec::new(),
+            wrapper: Vec::new(),
         }
+    }
+
+    /// Runs the host under `command` (e.g. `["prlimit", "--nofile=256:256", "--"]`):
+    /// the process started is the command's, which execs the host.
+    pub fn wrapped(&mut self, command: &[&str]) -> &mut Self {
+        self.wrapper = command.iter().map(|s| (*s).to_owned()).collect();
+        self
     }
 
     pub fn modules(&self) -> PathBuf {
@@ -196,7 +206,14 @@ impl Host {
             .append(true)
             .open(self.dir.path().join("weft.log"))
             .unwrap();
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&self.bin);
+                cmd
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("run")
             .arg("--modules")
             .arg(self.modules())
@@ -451,6 +468,7 @@ impl Host {
             http,
             engine: None,
             envs: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 }
