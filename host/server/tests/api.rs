@@ -328,3 +328,25 @@ async fn with_tokens_an_unknown_v1_path_answers_401_before_404() {
     problem(s, &b, 401, "unauthorized", "Authorization: Bearer");
     host.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_manifest_with_a_600_kb_line_is_refused_with_a_short_reason() {
+    let manifest = format!(
+        "subscribe = [\"a\"]\nnote = \"{}\" oops\n",
+        "x".repeat(600 * 1024)
+    );
+    let host = Host::start_with_modules(
+        "",
+        &[("big.wasm", b"\0asm"), ("big.toml", manifest.as_bytes())],
+    )
+    .await;
+    let r = host.http.get(host.url("/v1/status")).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.len() < 4096, "/v1/status is {} bytes", text.len());
+    let status: Value = serde_json::from_str(&text).unwrap();
+    let reason = status["refused"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("line 2"), "{reason}");
+    assert!(reason.contains("bytes cut"), "{reason}");
+    assert!(reason.len() < 1024, "{reason}");
+    host.stop().await.unwrap();
+}

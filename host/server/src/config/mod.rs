@@ -177,7 +177,9 @@ impl HostConfig {
 
     /// Parses a config file's text; the error lists every problem, one per line.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let file: file::File = toml::from_str(text)?;
+        let file: file::File = toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!(weft_core::excerpt::toml_error(text, e.span(), e.message()))
+        })?;
         let mut c = Self::default();
         let mut p = Problems::default();
         // 1. [ingest]
@@ -239,7 +241,7 @@ impl HostConfig {
         if p.0.is_empty() {
             Ok(c)
         } else {
-            anyhow::bail!("{}", p.0.join("\n"))
+            anyhow::bail!("{}", weft_core::excerpt::bounded(&p.0.join("\n")))
         }
     }
 }
