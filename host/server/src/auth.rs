@@ -272,7 +272,7 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
 /// What the caller of `/v1` route `path` may do, or the `401`/`403` answer.
 /// The fallback for unknown `/v1` paths asks it too, so that a caller without
 /// a known token learns nothing of which routes exist (every unknown route
-/// needs admin, see [`needs_admin`]).
+/// needs admin, see `needs_admin`).
 pub fn authorize(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Access, Problem> {
     let access = authenticate(auth, headers, path)?;
     if needs_admin(path)

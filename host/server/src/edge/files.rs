@@ -41,7 +41,7 @@ pub fn raise_limit() -> Option<u64> {
     }
 }
 
-/// Half of `files`, within [`MIN_AUTO`]..=[`MAX_AUTO`].
+/// Half of `files`, within `MIN_AUTO`..=[`MAX_AUTO`].
 pub fn derived_cap(files: u64) -> usize {
     usize::try_from(files / 2)
         .unwrap_or(MAX_AUTO)

@@ -9,7 +9,7 @@
 //! | `body_timeout`, `body_min_rate` | 10 s, 16 KiB/s | a body slower than the rate after the grace: `408` problem, connection closed (see `body`) |
 //! | `idle_timeout` | 30 s | a keep-alive connection without a new request this long: closed |
 //! | `max_connections` | half the open-file limit, at most 10,000 (see `files`) | the connection that has waited longest without a request in progress is closed to make room; if every connection is busy, the new one gets a `503` problem and is closed at once |
-//! | `[ingest] max_body` | 1 MiB | a declared `Content-Length` over it: `413` problem before any of the body is read, connection closed (after [`linger`]) |
+//! | `[ingest] max_body` | 1 MiB | a declared `Content-Length` over it: `413` problem before any of the body is read, connection closed (after `linger`) |
 //!
 //! Making room at the cap rather than refusing keeps the host serving under a
 //! flood of idle or trickling sockets: each costs the attacker a connection and
