@@ -140,6 +140,8 @@ pub struct Host {
     engine: Option<String>,
     /// Environment variables of the process (e.g. the secrets its config names).
     envs: Vec<(String, String)>,
+    /// `--data`, when not the host folder's `data`.
+    data: Option<PathBuf>,
 }
 
 impl Host {
@@ -164,6 +166,7 @@ impl Host {
                 .unwrap(),
             engine: None,
             envs: Vec::new(),
+            data: None,
         }
     }
 
@@ -176,6 +179,20 @@ impl Host {
         std::fs::copy(wasm, self.modules().join(format!("{name}.wasm"))).unwrap();
         std::fs::write(self.modules().join(format!("{name}.toml")), manifest).unwrap();
         self
+    }
+
+    /// Runs the host with `--data path` instead of its own folder's `data` (a
+    /// folder on another filesystem: the power-cut tests mount one).
+    pub fn data_dir(&mut self, path: PathBuf) -> &mut Self {
+        self.data = Some(path);
+        self
+    }
+
+    /// The host's data folder (`--data`).
+    pub fn data(&self) -> PathBuf {
+        self.data
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("data"))
     }
 
     /// Sets an environment variable of the host process.
@@ -201,7 +218,7 @@ impl Host {
             .arg("--modules")
             .arg(self.modules())
             .arg("--data")
-            .arg(self.dir.path().join("data"))
+            .arg(self.data())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--cache")
@@ -451,6 +468,7 @@ impl Host {
             http,
             engine: None,
             envs: Vec::new(),
+            data: None,
         }
     }
 }
