@@ -50,6 +50,25 @@
 //!   ranges) answer `EOPNOTSUPP`.
 //! - Locks (`flock`, POSIX and OFD locks) are the kernel's own, held per mount.
 //!
+//! # What weft's engines ask of it
+//!
+//! From `strace -f` of the real host creating a store and taking 30 events, and from
+//! the engines' sources for what a short run does not show:
+//!
+//! - redb 4.6: `openat(O_RDWR|O_CREAT)`, `flock(LOCK_EX|LOCK_NB)` and OFD locks
+//!   (`fcntl(F_OFD_SETLK)`), `pread64`/`pwrite64`, `ftruncate` to grow the file,
+//!   `fdatasync` at each durable commit. No `mmap`, `fallocate`, `rename` or folder
+//!   sync.
+//! - sled 0.34.7: `mkdir` of its folder and `blobs/`, `conf` written with plain
+//!   `write`s and no sync, `db` opened `O_RDWR|O_CREAT` and `flock`ed, `pwrite64`,
+//!   and `sync_file_range` as its flush (weft's engine adds `fdatasync`/`fsync` of
+//!   the files and folders). In its sources, besides: blob files (plain writes, no
+//!   sync), `set_len` then `fsync` when it truncates freed segments, and snapshots
+//!   written to `snap.*.generating`, fsynced, renamed and the old ones removed, with
+//!   no folder sync. No `mmap` or `fallocate`.
+//! - weft itself: `mkdir` of the data folder, and `DATA/subscriptions.json` through
+//!   a temporary file, `fsync`, `rename` and an `fsync` of the folder.
+//!
 //! # What it does not model
 //!
 //! - Torn sectors: a page lands whole or not at all, never half written.
