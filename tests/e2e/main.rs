@@ -23,6 +23,7 @@ mod hostile;
 mod languages;
 mod limits;
 mod pipeline;
+mod powercut;
 mod repair;
 mod subscriptions;
 mod swap;

@@ -142,6 +142,8 @@ pub struct Host {
     envs: Vec<(String, String)>,
     /// A command the host runs under (`prlimit --nofile=256:256 --`), if any.
     wrapper: Vec<String>,
+    /// `--data`, when not the host folder's `data`.
+    data: Option<PathBuf>,
 }
 
 impl Host {
@@ -167,6 +169,7 @@ impl Host {
             engine: None,
             envs: Vec::new(),
             wrapper: Vec::new(),
+            data: None,
         }
     }
 
@@ -186,6 +189,20 @@ impl Host {
         std::fs::copy(wasm, self.modules().join(format!("{name}.wasm"))).unwrap();
         std::fs::write(self.modules().join(format!("{name}.toml")), manifest).unwrap();
         self
+    }
+
+    /// Runs the host with `--data path` instead of its own folder's `data` (a
+    /// folder on another filesystem: the power-cut tests mount one).
+    pub fn data_dir(&mut self, path: PathBuf) -> &mut Self {
+        self.data = Some(path);
+        self
+    }
+
+    /// The host's data folder (`--data`).
+    pub fn data(&self) -> PathBuf {
+        self.data
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("data"))
     }
 
     /// Sets an environment variable of the host process.
@@ -218,7 +235,7 @@ impl Host {
             .arg("--modules")
             .arg(self.modules())
             .arg("--data")
-            .arg(self.dir.path().join("data"))
+            .arg(self.data())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--cache")
@@ -469,6 +486,7 @@ impl Host {
             engine: None,
             envs: Vec::new(),
             wrapper: Vec::new(),
+            data: None,
         }
     }
 }
