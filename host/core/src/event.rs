@@ -25,6 +25,13 @@ pub struct Event {
     pub topic: String,
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
+    /// How many mesh hosts this event has crossed: 0 when accepted locally; a
+    /// processor's outputs carry their input's count. Not a CloudEvents attribute:
+    /// stored, never written into CloudEvents output nor shown to guests.
+    pub hops: u32,
+    /// The mesh host this event was imported from; `None` for local events. Like
+    /// `hops`, stored only.
+    pub origin: Option<String>,
 }
 
 /// A stored event could not be decoded: the store holds bytes this build cannot read.
@@ -94,6 +101,8 @@ mod tests {
             extensions: vec![("traceparent".into(), "00-x".into())],
             topic: "a/b".into(),
             data: b"{\"x\":1}".to_vec(),
+            hops: 0,
+            origin: None,
         }
     }
 

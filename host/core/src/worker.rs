@@ -684,6 +684,10 @@ pub fn stamp_outputs(
             if out.source.is_empty() {
                 out.source = format!("/weft/modules/{module}");
             }
+            // Made here, so local (no origin), but as far from where the input
+            // entered the mesh as the input was: the mesh bounds hops on that.
+            out.hops = input.hops;
+            out.origin = None;
             Ok(out)
         })
         .collect()

@@ -447,3 +447,17 @@ async fn a_rollback_amid_parallel_lanes_puts_every_lane_back_on_the_previous_ver
     assert_eq!(made, want, "every lane serves the previous version");
     rig.stop().await;
 }
+
+#[test]
+fn outputs_carry_their_inputs_hops_and_are_local() {
+    let mut from_mesh = input("m1");
+    from_mesh.hops = 3;
+    from_mesh.origin = Some("edge-a".into());
+    let mut out = event("", "out/x", None);
+    out.hops = 9;
+    out.origin = Some("forged".into());
+    let publish = weft_core::Patterns::parse(&["out/>".to_owned()]).unwrap();
+    let stamped = weft_core::stamp_outputs("proc", &publish, &from_mesh, vec![out]).unwrap();
+    assert_eq!(stamped[0].hops, 3, "an output is as many hops away as its input");
+    assert_eq!(stamped[0].origin, None, "an output is made here");
+}

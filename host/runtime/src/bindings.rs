@@ -549,6 +549,8 @@ pub fn from_wit(e: WitEvent) -> weft_core::Event {
         extensions: e.extensions,
         topic: e.topic,
         data: e.data,
+        hops: 0,
+        origin: None,
     }
 }
 

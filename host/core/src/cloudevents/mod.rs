@@ -390,6 +390,8 @@ fn decode_binary(
         extensions,
         topic: topic.as_str().to_owned(),
         data: body.to_vec(),
+        hops: 0,
+        origin: None,
     })
 }
 
@@ -454,6 +456,8 @@ fn event_from_json(
         extensions,
         topic,
         data,
+        hops: 0,
+        origin: None,
     })
 }
 

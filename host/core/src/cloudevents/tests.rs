@@ -89,6 +89,8 @@ fn binary_mode_reads_percent_encoded_headers_and_extensions() {
             ],
             topic: "orders/created".into(),
             data: b"hello".to_vec(),
+            hops: 0,
+            origin: None,
         }]
     );
 }
@@ -409,6 +411,8 @@ fn to_json_and_from_json_round_trip() {
         extensions: vec![("traceparent".into(), "00-x".into())],
         topic: "orders/created".into(),
         data: br#"{"qty":2}"#.to_vec(),
+        hops: 0,
+        origin: None,
     };
     let json_data = to_json(&base);
     assert_eq!(json_data["data"], json!({"qty": 2}));

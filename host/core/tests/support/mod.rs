@@ -37,6 +37,8 @@ pub fn event(id: &str, topic: &str, subject: Option<&str>) -> Event {
         extensions: Vec::new(),
         topic: topic.into(),
         data: id.as_bytes().to_vec(),
+        hops: 0,
+        origin: None,
     }
 }
 

@@ -182,6 +182,8 @@ impl Scripted {
             extensions: vec![(MADE_BY.into(), self.version.clone())],
             topic: topic.into(),
             data: input.id.clone().into_bytes(),
+            hops: 0,
+            origin: None,
         }
     }
 }
