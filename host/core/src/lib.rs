@@ -36,6 +36,8 @@
 //!
 //! - [`event`]: the [`Event`] (CloudEvents attributes plus a topic), its stored
 //!   form and derived output ids.
+//! - [`value`]: the CloudEvents type system: which strings attributes may hold,
+//!   typed extension values.
 //! - [`cloudevents`]: the CloudEvents HTTP binding and JSON form.
 //! - [`topic`]: topics and subscription patterns.
 //! - [`name`]: module, subscription and token names, and the queue each owns.
@@ -65,6 +67,7 @@ pub mod route;
 pub mod secrets;
 pub mod topic;
 pub mod units;
+pub mod value;
 pub mod worker;
 
 pub use consumer::Consumer;
@@ -76,6 +79,7 @@ pub use name::{Name, NameError, QueueOwner};
 pub use quota::{DiskQuota, Full, Quota};
 pub use retry::RetryPolicy;
 pub use topic::{Pattern, Patterns, Topic, TopicError};
+pub use value::ExtValue;
 pub use worker::{
     Control, PROBATION_EVENTS, ROLLBACK_AFTER, Report, Subscription, Worker, short, stamp_ingress,
     stamp_outputs,

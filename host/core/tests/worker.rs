@@ -114,7 +114,7 @@ async fn a_failed_call_reruns_one_by_one_and_gives_up_only_on_the_culprit() {
     );
     let errors = rig.errors();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].event["id"], "e2");
+    assert_eq!(errors[0].event_value()["id"], "e2");
     assert_eq!(errors[0].attempts, 3);
     assert!(
         errors[0]
@@ -139,9 +139,9 @@ async fn a_reject_and_an_output_to_an_ungranted_topic_go_to_the_error_queue_at_o
     let errors = rig.errors();
     let failed: Vec<_> = errors
         .iter()
-        .map(|r| (&r.event["id"], r.attempts))
+        .map(|r| (r.event_value()["id"].clone(), r.attempts))
         .collect();
-    assert_eq!(failed, [(&"e1".into(), 1), (&"e2".into(), 1)]);
+    assert_eq!(failed, [("e1".into(), 1), ("e2".into(), 1)]);
     assert_eq!(errors[0].reason, "scripted reject");
     assert!(
         errors[1].reason.contains("topic `secret/x`")
@@ -245,7 +245,7 @@ async fn an_event_failing_on_both_versions_is_poison_and_counts_no_strike() {
 
     let errors = rig.errors();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].event["id"], "poison");
+    assert_eq!(errors[0].event_value()["id"], "poison");
     assert!(errors[0].reason.starts_with("gave up after 3 attempts"));
     rig.publish(inputs(&["e4"])).await;
     rig.settle(3).await;
@@ -348,7 +348,7 @@ async fn a_full_error_queue_pauses_the_worker_until_records_are_purged() {
     assert_eq!(rig.output_inputs(), ids(&["e4", "e5"]));
     let errors = rig.errors();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].event["id"], "e3");
+    assert_eq!(errors[0].event_value()["id"], "e3");
     rig.stop().await;
 }
 
@@ -458,6 +458,9 @@ fn outputs_carry_their_inputs_hops_and_are_local() {
     out.origin = Some("forged".into());
     let publish = weft_core::Patterns::parse(&["out/>".to_owned()]).unwrap();
     let stamped = weft_core::stamp_outputs("proc", &publish, &from_mesh, vec![out]).unwrap();
-    assert_eq!(stamped[0].hops, 3, "an output is as many hops away as its input");
+    assert_eq!(
+        stamped[0].hops, 3,
+        "an output is as many hops away as its input"
+    );
     assert_eq!(stamped[0].origin, None, "an output is made here");
 }
