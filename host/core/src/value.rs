@@ -171,6 +171,7 @@ pub fn is_absolute_uri(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
     #[test]
