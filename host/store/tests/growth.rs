@@ -198,3 +198,36 @@ async fn the_store_stops_growing_under_sustained_ingest() {
     );
     store.close().await.unwrap();
 }
+
+/// After a backlog drains the file keeps its size (the space is reused, not given
+/// back); `compact` gives it back on a stopped store, and refuses an open one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_store_is_compacted_offline_and_not_while_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir, EngineKind::Redb, Duration::ZERO);
+    c.durable = false;
+    let store = Store::open(c.clone()).unwrap();
+    let q = store.queue("q").await.unwrap();
+    for batch in 0..20 {
+        store.append(events(batch * 1000, 1000, q)).await.unwrap();
+    }
+    while store.depth(q) > 0 {
+        let consumed = store.peek(q, 5000).unwrap().iter().map(|d| d.seq).collect();
+        let done = Completion {
+            queue: q,
+            consumed,
+            ..Default::default()
+        };
+        store.complete(done).await.unwrap();
+    }
+    let err = weft_store::compact(&c).unwrap_err().to_string();
+    assert!(err.contains("stop the host using it"), "{err}");
+    store.close().await.unwrap();
+    drop(store);
+    let (before, after) = weft_store::compact(&c).unwrap();
+    assert!(after < before / 2, "{before} -> {after}");
+    let store = Store::open(c).unwrap();
+    assert_eq!(store.depth(q), 0);
+    store.append(events(0, 10, q)).await.unwrap();
+    assert_eq!(store.depth(q), 10);
+}
