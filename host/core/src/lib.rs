@@ -29,6 +29,10 @@
 //!   it is never lost silently, and a module whose error queue is full pauses.
 //! - Queue names are spelled in one place, [`name`], and are on disk: module
 //!   queues by the bare module name, subscriptions' with a prefix.
+//! - An event is kept as it was sent: its data is the bytes that arrived (JSON data
+//!   as its exact text), its extensions keep their CloudEvents types, and every
+//!   string attribute is a CloudEvents String; `hops` and `origin` are weft's own and
+//!   never leave in CloudEvents output or reach a guest.
 //! - A lock poisoned by a panic is never ignored: its data is recovered where it
 //!   cannot be half-changed (each site says why), or the caller gets an error.
 //!

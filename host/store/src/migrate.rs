@@ -24,16 +24,18 @@ pub type PayloadUpgrade = fn(&[u8]) -> Result<Vec<u8>, String>;
 /// Entries read at a time while migrating, to bound memory on a large store.
 const CHUNK: usize = 4096;
 
-/// Migrates a format-1 store to format 2 with `upgrade`, or refuses it without one.
+/// Migrates a format-1 store to format `to` (2) with `upgrade`, or refuses it
+/// without one.
 pub(crate) fn from_v1(
     engine: &dyn Engine,
     path: &Path,
     upgrade: Option<PayloadUpgrade>,
+    to: u32,
 ) -> Result<(), Error> {
     let Some(upgrade) = upgrade else {
         return Err(Error::NeedsMigration {
             path: path.to_owned(),
-            expected: crate::FORMAT_VERSION,
+            expected: to,
         });
     };
     tracing::info!(path = %path.display(), "migrating the store from format 1 to format 2");
@@ -41,11 +43,7 @@ pub(crate) fn from_v1(
         payloads(w, upgrade)?;
         refs(w)?;
         dedup_keys(w)?;
-        w.put(
-            Table::Meta,
-            b"format",
-            crate::FORMAT_VERSION.to_string().as_bytes(),
-        )
+        w.put(Table::Meta, b"format", to.to_string().as_bytes())
     })
 }
 

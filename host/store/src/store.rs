@@ -311,7 +311,7 @@ fn check_format(
             let v = String::from_utf8_lossy(&v).into_owned();
             let same_engine = e.as_deref().is_none_or(|e| e == engine.name().as_bytes());
             if v == "1" && same_engine {
-                return crate::migrate::from_v1(engine, path, upgrade);
+                return crate::migrate::from_v1(engine, path, upgrade, FORMAT_VERSION);
             }
             if v != FORMAT_VERSION.to_string() {
                 return Err(Error::Format {
