@@ -464,3 +464,50 @@ fn outputs_carry_their_inputs_hops_and_are_local() {
     );
     assert_eq!(stamped[0].origin, None, "an output is made here");
 }
+
+#[test]
+fn an_output_with_a_control_character_is_refused_like_an_ungranted_topic() {
+    let publish = weft_core::Patterns::parse(&["out/>".to_owned()]).unwrap();
+    let mut bad = event("", "out/x", Some("line\nbreak"));
+    let reason =
+        weft_core::stamp_outputs("proc", &publish, &input("e1"), vec![bad.clone()]).unwrap_err();
+    assert_eq!(
+        reason,
+        "output 0's `subject` holds a control character (U+000A) at character 4; \
+         CloudEvents strings may hold neither"
+    );
+    bad.subject = None;
+    bad.extensions.push(("note".into(), "\u{fffe}".into()));
+    let reason = weft_core::stamp_ingress("conn", &publish, vec![bad]).unwrap_err();
+    assert!(
+        reason.starts_with("event 0's `note` holds a Unicode noncharacter"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_outputs_extension_keeps_its_inputs_type_when_its_string_fits_it() {
+    use weft_core::ExtValue;
+    let publish = weft_core::Patterns::parse(&["out/>".to_owned()]).unwrap();
+    let mut from = input("e1");
+    from.extensions = vec![
+        ("count".into(), ExtValue::Integer(7)),
+        ("flag".into(), ExtValue::Boolean(true)),
+    ];
+    let mut out = event("", "out/x", None);
+    // What a guest hands back: strings.
+    out.extensions = vec![
+        ("count".into(), "42".into()),
+        ("flag".into(), "maybe".into()),
+        ("other".into(), "1".into()),
+    ];
+    let stamped = weft_core::stamp_outputs("proc", &publish, &from, vec![out]).unwrap();
+    assert_eq!(
+        stamped[0].extensions,
+        [
+            ("count".to_owned(), ExtValue::Integer(42)),
+            ("flag".to_owned(), ExtValue::String("maybe".into())),
+            ("other".to_owned(), ExtValue::String("1".into())),
+        ]
+    );
+}

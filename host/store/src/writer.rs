@@ -257,8 +257,9 @@ impl Worker {
         let sync = self
             .unsynced
             .then(|| self.sync_interval.saturating_sub(self.last_sync.elapsed()));
-        let expiry = (!self.state.dedup_window.is_zero() && self.state.index.len() > 0)
-            .then_some(EXPIRY_TICK);
+        // Keys are looked at also with deduplication off: those a run with a window
+        // left behind go too.
+        let expiry = (self.state.index.len() > 0).then_some(EXPIRY_TICK);
         match (sync, expiry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -271,8 +272,7 @@ impl Worker {
     fn idle_expiry(&mut self) {
         let window = self.state.dedup_window.as_millis() as u64;
         for _ in 0..64 {
-            if !(window > 0
-                && self.rx.is_empty()
+            if !(self.rx.is_empty()
                 && lock_recovered(&self.failed).is_none()
                 && self
                     .state
@@ -351,7 +351,7 @@ impl Worker {
             for (op, _) in &batch {
                 replies.push(apply(w, state, op, now, &mut deltas)?);
             }
-            if window > 0 {
+            if window > 0 || state.index.len() > 0 {
                 let max = state.added_keys + EXPIRY_FLOOR;
                 state.index.expire(w, now.saturating_sub(window), max)?;
             }

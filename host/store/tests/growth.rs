@@ -82,8 +82,19 @@ async fn expired_keys_go_while_idle_and_after_a_restart(kind: EngineKind) {
     store.close().await.unwrap();
     drop(store);
     tokio::time::sleep(window).await;
-    let store = Store::with_engine(engine.clone(), c).unwrap();
+    let store = Store::with_engine(engine.clone(), c.clone()).unwrap();
     eventually_no_keys(engine.as_ref(), "after a restart").await;
+
+    // Keys left by a run with a window go when deduplication is then switched off.
+    store.append(events(20_000, 100, q)).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let off = StoreConfig {
+        dedup_window: Duration::ZERO,
+        ..c
+    };
+    let store = Store::with_engine(engine.clone(), off).unwrap();
+    eventually_no_keys(engine.as_ref(), "with deduplication switched off").await;
     store.close().await.unwrap();
 }
 

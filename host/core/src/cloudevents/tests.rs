@@ -748,3 +748,24 @@ fn a_member_sent_twice_is_refused() {
     );
     assert_eq!(kept.unwrap()[0].data_bytes(), br#"{"k":1,"k":2}"#);
 }
+
+#[test]
+fn json_data_deeper_than_parsers_go_leaves_as_base64_of_the_same_bytes() {
+    let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+    let event = Event {
+        data: Some(deep.clone().into_bytes()),
+        ..from_json(&minimal().to_string(), Some(&topic())).unwrap()
+    };
+    let out = json_of(&event);
+    assert_eq!(
+        from_json(&out.to_string(), None).unwrap().data_bytes(),
+        deep.as_bytes()
+    );
+    assert!(out.get("data_base64").is_some());
+    let shallow = format!("{}\"[[[\"{}", "[".repeat(127), "]".repeat(127));
+    let event = Event {
+        data: Some(shallow.clone().into_bytes()),
+        ..event
+    };
+    assert!(to_json_text(&event, Form::Json).contains(&format!("\"data\":{shallow}")));
+}

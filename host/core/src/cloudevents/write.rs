@@ -110,9 +110,40 @@ fn data_member(data: &[u8], content_type: Option<&str>, form: Form) -> (&'static
     ("data_base64", quoted(&BASE64.encode(data)))
 }
 
-/// The data as JSON text, if it is one JSON value (with whitespace around it).
+/// The data as JSON text, if it is one JSON value (with whitespace around it) nested
+/// at most [`MAX_DEPTH`] deep.
 fn json_text(data: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(data).ok()?;
+    if depth(text) > MAX_DEPTH {
+        return None;
+    }
     serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
     Some(text)
+}
+
+/// Deepest nesting written as JSON `data`: serde_json's default recursion limit, and
+/// about where other parsers stop too. Deeper data is valid JSON but would make the
+/// whole event unreadable to them (and to weft's own answers that hold a
+/// `serde_json::Value`), so it goes out as `data_base64`: the same bytes, readable.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// How deep arrays and objects nest in a JSON text (strings skipped).
+fn depth(text: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
