@@ -1,0 +1,4 @@
+//! weft-mesh (in progress).
+
+pub mod config;
+pub mod subject;
