@@ -220,7 +220,7 @@ const WINDOW: usize = 256;
 
 /// Names of exports, imports and groups: they become queue and consumer names.
 fn valid_name(name: &str) -> bool {
-    weft_core::name::valid(name)
+    weft_core::Name::parse(name).is_ok()
 }
 
 /// A host name as NATS and the KV bucket take it: letters, digits, `-`, `_`, `.`.
