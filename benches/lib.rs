@@ -269,6 +269,8 @@ pub fn order_event(i: u64) -> Event {
         extensions: Vec::new(),
         topic: "orders/created".into(),
         data: order_json(i).into_bytes(),
+        hops: 0,
+        origin: None,
     }
 }
 
