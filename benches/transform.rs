@@ -186,6 +186,8 @@ impl Native {
             extensions: event.extensions.clone(),
             topic: self.output_topic.clone(),
             data,
+            hops: event.hops,
+            origin: None,
         }])
     }
 }
