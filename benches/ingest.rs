@@ -275,6 +275,8 @@ async fn store_round(
                                 extensions: Vec::new(),
                                 topic: TOPIC.into(),
                                 data: data[id as usize % DISTINCT].as_bytes().to_vec(),
+                                hops: 0,
+                                origin: None,
                             };
                             NewEvent {
                                 dedup: Some(event.dedup_key()),
