@@ -26,6 +26,7 @@
 //! topics = ["commands/>"]
 //! group = "workers"                     # hosts of one group share the work
 //! start = "new"                         # or "all": what a new consumer starts from
+//! ack_wait = "30s"                      # then an unacknowledged message goes to another host
 //! ```
 //!
 //! Strict like the rest of the config: unknown fields are refused, units are in the
@@ -68,7 +69,10 @@ pub enum Auth {
     Credentials(String),
     /// An nkey seed.
     Nkey(String),
-    UserPassword { user: String, password: String },
+    UserPassword {
+        user: String,
+        password: String,
+    },
     Token(String),
 }
 
@@ -143,6 +147,9 @@ pub struct ImportConfig {
     /// Hosts whose import names the same group share one durable consumer.
     pub group: Option<String>,
     pub start: Start,
+    /// How long JetStream waits for this host's acknowledgement before it hands a
+    /// message to another host of the group (or to this one again).
+    pub ack_wait: Duration,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +217,7 @@ struct ImportFile {
     group: Option<String>,
     #[serde(default)]
     start: Start,
+    ack_wait: Option<String>,
 }
 
 /// Defaults of what a created stream gets.
@@ -217,6 +225,7 @@ const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 const MAX_HOPS: u32 = 8;
 const WINDOW: usize = 256;
+const ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// Names of exports, imports and groups: they become queue and consumer names.
 fn valid_name(name: &str) -> bool {
@@ -308,7 +317,9 @@ impl MeshConfig {
         }
         let window = file.window.unwrap_or(WINDOW);
         if !(1..=65_536).contains(&window) {
-            problems.push(format!("mesh.window = {window}: 1 to 65536 publishes in flight"));
+            problems.push(format!(
+                "mesh.window = {window}: 1 to 65536 publishes in flight"
+            ));
         }
         let max_hops = file.max_hops.unwrap_or(MAX_HOPS);
         if max_hops == 0 {
@@ -392,12 +403,12 @@ fn auth(file: &File, secrets: &Secrets, problems: &mut Vec<String>) -> Auth {
         return secret("token", r).map_or(Auth::None, Auth::Token);
     }
     match (&file.user, &file.password) {
-        (Some(user), Some(r)) => secret("password", r).map_or(Auth::None, |password| {
-            Auth::UserPassword {
+        (Some(user), Some(r)) => {
+            secret("password", r).map_or(Auth::None, |password| Auth::UserPassword {
                 user: user.clone(),
                 password,
-            }
-        }),
+            })
+        }
         (None, None) => Auth::None,
         _ => {
             problems.push("mesh: `user` and `password` go together".into());
@@ -469,11 +480,26 @@ fn imports(file: BTreeMap<String, ImportFile>, problems: &mut Vec<String>) -> Ve
                     "{at}.group = \"{g}\": a group name is 1 to 64 letters, digits, `-`, `_`"
                 ));
             }
+            let ack_wait = match &i.ack_wait {
+                None => ACK_WAIT,
+                Some(s) => match units::parse_duration(s) {
+                    Ok(d) if d >= Duration::from_secs(1) => d,
+                    Ok(_) => {
+                        problems.push(format!("{at}.ack_wait = \"{s}\": at least 1s"));
+                        ACK_WAIT
+                    }
+                    Err(e) => {
+                        problems.push(format!("{at}.ack_wait = {e}"));
+                        ACK_WAIT
+                    }
+                },
+            };
             ImportConfig {
                 topics: patterns(&i.topics, &format!("{at}.topics"), problems),
                 name,
                 group: i.group,
                 start: i.start,
+                ack_wait,
             }
         })
         .collect()
@@ -494,7 +520,10 @@ mod tests {
     fn parse(text: &str) -> Result<MeshConfig, String> {
         let secrets = Secrets::new(BTreeMap::from([
             ("PASS".to_owned(), "hunter2".to_owned()),
-            ("CREDS".to_owned(), "-----BEGIN NATS USER JWT-----".to_owned()),
+            (
+                "CREDS".to_owned(),
+                "-----BEGIN NATS USER JWT-----".to_owned(),
+            ),
         ]));
         let value: toml::Value = toml::from_str(text).unwrap();
         let mut problems = Vec::new();
@@ -539,7 +568,9 @@ start = "all"
         assert_eq!(c.stream.replicas, 3);
         assert_eq!(c.stream.max_bytes, Some(1 << 30));
         assert_eq!(c.stream.duplicate_window, Duration::from_secs(300));
-        assert!(matches!(&c.auth, Auth::UserPassword { user, password } if user == "edge1" && password == "hunter2"));
+        assert!(
+            matches!(&c.auth, Auth::UserPassword { user, password } if user == "edge1" && password == "hunter2")
+        );
         assert!(!format!("{c:?}").contains("hunter2"), "never shown");
         assert_eq!(c.exports.len(), 2);
         assert_eq!(c.exports[0].name, "eu");

@@ -33,8 +33,7 @@ pub enum SubjectError {
 
 fn is_token(t: &str) -> bool {
     !t.is_empty()
-        && t
-            .bytes()
+        && t.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -143,10 +142,7 @@ mod tests {
 
     fn pattern() -> impl Strategy<Value = String> {
         (
-            prop::collection::vec(
-                prop_oneof![3 => level(), 1 => Just("*".to_owned())],
-                0..5,
-            ),
+            prop::collection::vec(prop_oneof![3 => level(), 1 => Just("*".to_owned())], 0..5),
             prop_oneof![level(), Just("*".to_owned()), Just(">".to_owned())],
         )
             .prop_map(|(mut l, last)| {
@@ -191,19 +187,29 @@ mod tests {
     #[test]
     fn subjects_outside_the_mesh_are_refused_with_the_reason() {
         let p = Prefix::parse("weft").unwrap();
-        assert_eq!(
-            p.topic("weft.orders.eu").unwrap().as_str(),
-            "orders/eu"
-        );
+        assert_eq!(p.topic("weft.orders.eu").unwrap().as_str(), "orders/eu");
         let outside = p.topic("other.orders").unwrap_err().to_string();
-        assert!(outside.contains("not under the mesh prefix `weft`"), "{outside}");
+        assert!(
+            outside.contains("not under the mesh prefix `weft`"),
+            "{outside}"
+        );
         assert!(p.topic("weftx.orders").is_err(), "a prefix is whole tokens");
         assert!(p.topic("weft").is_err(), "the prefix alone is no topic");
-        for bad in ["weft.a..b", "weft.a.*", "weft.a.>", "weft.a.b c", "weft.ä", "weft.a/b"] {
+        for bad in [
+            "weft.a..b",
+            "weft.a.*",
+            "weft.a.>",
+            "weft.a.b c",
+            "weft.ä",
+            "weft.a/b",
+        ] {
             let e = p.topic(bad).unwrap_err().to_string();
             assert!(e.contains("has no weft topic"), "{bad}: {e}");
         }
-        assert_eq!(p.filter(&Pattern::parse("orders/*/x").unwrap()), "weft.orders.*.x");
+        assert_eq!(
+            p.filter(&Pattern::parse("orders/*/x").unwrap()),
+            "weft.orders.*.x"
+        );
         assert_eq!(p.all(), "weft.>");
     }
 
@@ -212,7 +218,9 @@ mod tests {
         for good in ["weft", "acme.weft", "a-b_c.d9"] {
             assert!(Prefix::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", ".weft", "weft.", "a..b", "we ft", "weft.*", "weft.>", "wé"] {
+        for bad in [
+            "", ".weft", "weft.", "a..b", "we ft", "weft.*", "weft.>", "wé",
+        ] {
             let e = Prefix::parse(bad).unwrap_err().to_string();
             assert!(e.contains("mesh prefix"), "{bad}: {e}");
         }

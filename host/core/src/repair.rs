@@ -193,10 +193,7 @@ pub async fn replay(
         };
         let (queues, target) = match to {
             ReplayTo::Module => (vec![queue], format!("module {}", found.module)),
-            ReplayTo::Topic => (
-                hub.queues_for(&event),
-                format!("topic {}", event.topic),
-            ),
+            ReplayTo::Topic => (hub.queues_for(&event), format!("topic {}", event.topic)),
         };
         let mut record = found.record.clone();
         record.status = Status::Replayed;

@@ -207,6 +207,10 @@ mod tests {
         routes.upsert(r("export/default", 2, Takes::Local));
         let t = Topic::parse("orders/x").unwrap();
         assert_eq!(routes.queues_for(&t, false), [1, 2]);
-        assert_eq!(routes.queues_for(&t, true), [1], "imported: not exported again");
+        assert_eq!(
+            routes.queues_for(&t, true),
+            [1],
+            "imported: not exported again"
+        );
     }
 }
