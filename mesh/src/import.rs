@@ -6,6 +6,9 @@
 //! never before, so a crash in between means a redelivery, which the store's
 //! deduplication on (source, id) turns into nothing (no subscriber sees it twice).
 //!
+//! - **Order**: a batch is stored in the order it came; a new session (after a
+//!   broken connection) resets the consumer to its acknowledged position, so what
+//!   was in flight comes again first, not after the ack wait.
 //! - **Full local queues**: the batch is not acknowledged and not fetched past;
 //!   the host tells JetStream the work is in progress (so it is not redelivered
 //!   elsewhere meanwhile) and tries again until there is room. JetStream holds the
@@ -135,6 +138,18 @@ impl Importer {
             .map_err(|e| {
                 format!("cannot create consumer `{name}` on stream `{stream_name}`: {e}")
             })?;
+        // A new session starts again from the first message this host did not
+        // acknowledge, in stream order: what the server handed out on a connection
+        // that then broke would otherwise come back only after the ack wait,
+        // behind later messages. (A group's consumer is shared: its hosts'
+        // deliveries are not this host's to reset, and across hosts there is no
+        // order to keep.) Needs nats-server 2.14 (consumer reset); an older server
+        // refuses it, and then such messages arrive late, still once.
+        if self.import.group.is_none()
+            && let Err(e) = consumer.reset(None).await
+        {
+            tracing::warn!(import = %self.import.name, error = %e, "mesh: cannot reset the consumer to its acknowledged position (nats-server older than 2.14?); a message lost in flight will come back after the ack wait");
+        }
         if let Ok(info) = consumer.info().await {
             let mut have = info.config.filter_subjects.clone();
             if have.is_empty() && !info.config.filter_subject.is_empty() {

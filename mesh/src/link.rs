@@ -1,12 +1,21 @@
 //! The connection to NATS: how the host authenticates, the stream it binds to,
 //! and what the server says about the link (disconnections, permission errors).
 //!
-//! A NATS client reconnects by itself, forever; weft adds the first connection
-//! (retried until it succeeds, so a host starts whether NATS is up or not), the
-//! stream (created if missing, bound to as it is otherwise), and a record of the
-//! server's asynchronous permission errors: a publish NATS refuses for permissions
-//! never gets an answer, only a `-ERR` on the connection naming the subject, so
-//! the exporter looks the subject up here when a publish times out.
+//! One client, one connection. A NATS client would reconnect by itself and then
+//! send what it queued while it was away; but a connection that breaks loses what
+//! was in flight on it, so messages queued after those would be stored before
+//! them when resent, and an export's order would break. So a client here never
+//! reconnects: a lost connection ends the link's session ([`Session::lost`]), and
+//! the link makes a new client, whose exporters start again from the first event
+//! JetStream has not acknowledged. On one connection the server receives a prefix
+//! of what was sent, in order.
+//!
+//! Beside that: the first connection is retried until it succeeds (a host starts
+//! whether NATS is up or not), the stream is created if missing and bound to as
+//! it is otherwise, and the server's asynchronous permission errors are recorded:
+//! a publish NATS refuses for permissions never gets an answer, only a `-ERR` on
+//! the connection naming the subject, so the exporter looks the subject up here
+//! when a publish times out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -62,12 +71,31 @@ fn quoted(message: &str) -> Option<&str> {
     message.get(start..start + len)
 }
 
-/// The options a host connects with: its name, credentials, TLS, and the event
-/// callback that keeps the board and the permission record.
+/// A connected client, and what tells that its connection broke.
+pub struct Session {
+    pub client: Client,
+    lost: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Session {
+    /// Resolves when the connection is lost (the client will not reconnect).
+    pub async fn lost(&mut self) {
+        while !*self.lost.borrow() {
+            if self.lost.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The options a host connects with: its name, credentials, TLS, no
+/// reconnection, and the event callback that keeps the board and the permission
+/// record and says when the connection is lost.
 async fn options(
     config: &MeshConfig,
     board: Arc<Board>,
     denied: Denied,
+    lost: tokio::sync::watch::Sender<bool>,
 ) -> Result<ConnectOptions, String> {
     let mut o = match &config.auth {
         Auth::None => ConnectOptions::new(),
@@ -91,12 +119,22 @@ async fn options(
         o = o.require_tls(true);
     }
     let name = config.name.clone();
+    // The first connection tries every server once; after that the client would
+    // only reconnect, which it must not (see the module docs): it waits a day
+    // first, long after the link dropped it for a new one.
+    let first_round = config.servers.len();
     Ok(o.name(format!("weft {name}"))
         .connection_timeout(CONNECT_TIMEOUT)
         .request_timeout(Some(REQUEST_TIMEOUT))
-        .max_reconnects(None)
+        .reconnect_delay_callback(move |attempt| {
+            if attempt <= first_round {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(24 * 3600)
+            }
+        })
         .event_callback(move |event| {
-            let (board, denied) = (board.clone(), denied.clone());
+            let (board, denied, lost) = (board.clone(), denied.clone(), lost.clone());
             async move {
                 match event {
                     Event::Connected => board.reconnected(),
@@ -106,8 +144,9 @@ async fn options(
                         );
                         board.link(
                             LinkState::Disconnected,
-                            Some("the connection to NATS was lost; reconnecting".into()),
+                            Some("the connection to NATS was lost; connecting again".into()),
                         );
+                        let _ = lost.send(true);
                     }
                     Event::ServerError(ServerError::Other(message))
                         if message.contains("Permissions Violation") =>
@@ -128,21 +167,22 @@ pub async fn connect(
     board: Arc<Board>,
     denied: Denied,
     stop: &mut tokio::sync::watch::Receiver<bool>,
-) -> Option<Client> {
+) -> Option<Session> {
     let mut wait = Duration::from_millis(200);
     loop {
         if *stop.borrow() {
             return None;
         }
+        let (lost_tx, lost) = tokio::sync::watch::channel(false);
         let attempt = async {
-            options(config, board.clone(), denied.clone())
+            options(config, board.clone(), denied.clone(), lost_tx)
                 .await?
                 .connect(config.servers.as_slice())
                 .await
                 .map_err(|e| format!("cannot connect to {}: {e}", config.servers.join(", ")))
         };
         match attempt.await {
-            Ok(client) => return Some(client),
+            Ok(client) => return Some(Session { client, lost }),
             Err(reason) => {
                 tracing::warn!(%reason, retry_in = ?wait, "mesh: not connected; events wait in the outboxes");
                 board.link(LinkState::Disconnected, Some(reason));

@@ -24,6 +24,14 @@ const MONITOR_EVERY: Duration = Duration::from_secs(5);
 /// How long a host whose name is taken waits before it tries again.
 const CLAIM_RETRY: Duration = Duration::from_secs(5);
 
+/// Why a linked session ended.
+enum Lost {
+    /// The connection broke.
+    Connection,
+    /// Another host holds this host's name now.
+    Name(String),
+}
+
 /// What the link's tasks share.
 pub struct Shared {
     pub(crate) config: MeshConfig,
@@ -131,8 +139,8 @@ impl Mesh {
             )
         })?;
         loop {
-            // 1. Connect.
-            let Some(client) = link::connect(
+            // 1. Connect: a new client for each connection (see `link`).
+            let Some(mut session) = link::connect(
                 &shared.config,
                 shared.board.clone(),
                 shared.denied.clone(),
@@ -142,6 +150,7 @@ impl Mesh {
             else {
                 return Ok(());
             };
+            let client = session.client.clone();
             shared.board.with(|s| {
                 s.link.server = Some(client.server_info().host.clone());
             });
@@ -162,9 +171,10 @@ impl Mesh {
             let lost = loop {
                 tokio::select! {
                     _ = stop.changed() => if *stop.borrow() { break None },
+                    _ = session.lost() => break Some(Lost::Connection),
                     _ = renew.tick() => match held.renew(&kv).await {
                         Ok(()) => {}
-                        Err(e @ ClaimError::Taken { .. }) => break Some(e.to_string()),
+                        Err(e @ ClaimError::Taken { .. }) => break Some(Lost::Name(e.to_string())),
                         Err(e) => tracing::warn!(error = %e, "mesh: cannot renew the name's claim; trying again"),
                     },
                     Some(done) = tasks.join_next() => {
@@ -185,9 +195,15 @@ impl Mesh {
                     let _ = client.drain().await;
                     return Ok(());
                 }
-                Some(reason) => {
+                Some(Lost::Name(reason)) => {
                     tracing::error!(%reason, "mesh: this host's name was taken; export and import stopped");
                     shared.board.connected(LinkState::NameTaken, Some(reason));
+                }
+                Some(Lost::Connection) => {
+                    // Dropped, with whatever it still queued: the exporters start
+                    // again on the next connection from what is not acknowledged.
+                    drop(client);
+                    drop(session);
                 }
             }
         }

@@ -21,6 +21,7 @@ mod grants;
 mod hostile;
 mod languages;
 mod limits;
+mod mesh;
 mod pipeline;
 mod repair;
 mod subscriptions;
