@@ -11,6 +11,9 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 # strace: the e2e audit proves from the syscalls that every 202 follows an fsync.
 command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
+# fusermount3 (Debian's fuse3): the power-cut tests mount weft-powercut (tests/powercut),
+# a FUSE filesystem, with it; they also need /dev/fuse.
+command -v fusermount3 >/dev/null || { apt-get update -qq && apt-get install -y -qq fuse3; }
 # Python guests (guests/python/build.sh): componentize-py 0.25.1, from PATH if it is that
 # version, else installed into guests/python/.venv, which needs python3 with venv and
 # ensurepip (Debian splits them off into python3-venv).

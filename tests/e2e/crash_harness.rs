@@ -44,15 +44,16 @@ const MODULES: [(&str, &str); 2] = [("a", "out/a"), ("b", "out/b")];
 const DIRECT: &str = "direct";
 const OUTS: &str = "outs";
 
-/// xorshift64*: enough randomness for kill moments, reproducible from a seed.
-struct Rng(u64);
+/// xorshift64*: enough randomness for kill moments, reproducible from a seed (the
+/// power-cut test draws its cuts with it too).
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed.max(1))
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -62,20 +63,20 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 
-    fn percent(&mut self, p: u64) -> bool {
+    pub(crate) fn percent(&mut self, p: u64) -> bool {
         self.below(100) < p
     }
 }
 
-fn env_u64(name: &str) -> Option<u64> {
+pub(crate) fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     // A fresh client per incarnation: no pooled connection to a killed process.
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -85,15 +86,15 @@ fn client() -> reqwest::Client {
 
 /// What one publisher did in one cycle.
 #[derive(Default)]
-struct Published {
-    sent: Vec<String>,
-    acked: Vec<String>,
+pub(crate) struct Published {
+    pub(crate) sent: Vec<String>,
+    pub(crate) acked: Vec<String>,
     /// Answers other than 202 (the host was never stopped gently, so none are expected).
-    refused: Vec<(String, u16, String)>,
+    pub(crate) refused: Vec<(String, u16, String)>,
 }
 
 /// Sends `c{cycle}-p{p}-{i}` one at a time until the host stops answering.
-async fn publish_until_killed(
+pub(crate) async fn publish_until_killed(
     http: reqwest::Client,
     url: String,
     cycle: u64,
@@ -129,9 +130,9 @@ async fn publish_until_killed(
 
 /// One event as pulled from a subscription.
 #[derive(Clone)]
-struct Seen {
+pub(crate) struct Seen {
     seq: u64,
-    event: Value,
+    pub(crate) event: Value,
     /// The ack covering it was answered with success (or it came from the final
     /// drain). An unconfirmed one was pulled but its ack was cut off by a kill, so
     /// it may be delivered again: that is the consumer's in-flight window.
@@ -211,7 +212,7 @@ struct Consumed {
 }
 
 /// Drains a subscription completely (the host stays up).
-async fn drain_all(http: &reqwest::Client, base: &str, sub: &str) -> Vec<Seen> {
+pub(crate) async fn drain_all(http: &reqwest::Client, base: &str, sub: &str) -> Vec<Seen> {
     let mut all = Vec::new();
     loop {
         let page = pull_and_ack(http, base, sub, 1000)

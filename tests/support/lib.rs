@@ -140,6 +140,10 @@ pub struct Host {
     engine: Option<String>,
     /// Environment variables of the process (e.g. the secrets its config names).
     envs: Vec<(String, String)>,
+    /// A command the host runs under (`prlimit --nofile=256:256 --`), if any.
+    wrapper: Vec<String>,
+    /// `--data`, when not the host folder's `data`.
+    data: Option<PathBuf>,
 }
 
 impl Host {
@@ -164,7 +168,16 @@ impl Host {
                 .unwrap(),
             engine: None,
             envs: Vec::new(),
+            wrapper: Vec::new(),
+            data: None,
         }
+    }
+
+    /// Runs the host under `command` (e.g. `["prlimit", "--nofile=256:256", "--"]`):
+    /// the process started is the command's, which execs the host.
+    pub fn wrapped(&mut self, command: &[&str]) -> &mut Self {
+        self.wrapper = command.iter().map(|s| (*s).to_owned()).collect();
+        self
     }
 
     pub fn modules(&self) -> PathBuf {
@@ -176,6 +189,20 @@ impl Host {
         std::fs::copy(wasm, self.modules().join(format!("{name}.wasm"))).unwrap();
         std::fs::write(self.modules().join(format!("{name}.toml")), manifest).unwrap();
         self
+    }
+
+    /// Runs the host with `--data path` instead of its own folder's `data` (a
+    /// folder on another filesystem: the power-cut tests mount one).
+    pub fn data_dir(&mut self, path: PathBuf) -> &mut Self {
+        self.data = Some(path);
+        self
+    }
+
+    /// The host's data folder (`--data`).
+    pub fn data(&self) -> PathBuf {
+        self.data
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("data"))
     }
 
     /// Sets an environment variable of the host process.
@@ -196,12 +223,19 @@ impl Host {
             .append(true)
             .open(self.dir.path().join("weft.log"))
             .unwrap();
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&self.bin);
+                cmd
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("run")
             .arg("--modules")
             .arg(self.modules())
             .arg("--data")
-            .arg(self.dir.path().join("data"))
+            .arg(self.data())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--cache")
@@ -451,6 +485,8 @@ impl Host {
             http,
             engine: None,
             envs: Vec::new(),
+            wrapper: Vec::new(),
+            data: None,
         }
     }
 }

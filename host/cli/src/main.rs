@@ -7,9 +7,11 @@
 //! | `commands/` | one file per command: its arguments and what it does |
 //! | `client` | the HTTP API client the remote commands share (host, token, refusals) |
 //! | `offline` | what `check` and `test` share: a runtime without a host, progress |
+//! | `logging` | the log filter: `RUST_LOG`, with the compiler's targets kept quiet |
 
 mod client;
 mod commands;
+mod logging;
 mod offline;
 
 use clap::{Parser, Subcommand};
@@ -49,10 +51,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(logging::filter(std::env::var("RUST_LOG").ok().as_deref()))
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().command {

@@ -37,6 +37,7 @@
 //! - [`event`]: the [`Event`] (CloudEvents attributes plus a topic), its stored
 //!   form and derived output ids.
 //! - [`cloudevents`]: the CloudEvents HTTP binding and JSON form.
+//! - [`excerpt`]: bounded excerpts of what refusals quote (a file's line, a value).
 //! - [`topic`]: topics and subscription patterns.
 //! - [`name`]: module, subscription and token names, and the queue each owns.
 //! - [`route`]: which queues an event on a topic goes to.
@@ -53,6 +54,7 @@
 pub mod cloudevents;
 pub mod consumer;
 pub mod event;
+pub mod excerpt;
 pub mod failure;
 pub mod handler;
 pub mod hub;

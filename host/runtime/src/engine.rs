@@ -21,6 +21,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::bindings::{self, InstanceState, LogBudget, Processor, StateReader};
+use crate::cache_file;
 
 /// How often the epoch advances; a call's time budget is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -196,7 +197,8 @@ impl Runtime {
     ///
     /// The cache key is the SHA-256 of the `.wasm` and a hash of the engine's
     /// settings and version, so a file is only ever loaded by the engine that
-    /// wrote it. Only files the host wrote into its own cache folder are loaded as
+    /// wrote it; an entry whose checksum does not match (torn by a crash, damaged)
+    /// is compiled again, never loaded (`cache_file`). Only files the host wrote into its own cache folder are loaded as
     /// compiled code, never anything from the modules folder.
     pub fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Component> {
         let path = self.cache_path(wasm);
@@ -223,8 +225,10 @@ impl Runtime {
     fn cache_path(&self, wasm: &[u8]) -> PathBuf {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
+        // `.sum`: entries end with their checksum (`cache_file`), so an older weft
+        // sharing the folder, which would not check it, never reads one.
         self.cache_dir.join(format!(
-            "{}-{:016x}.cwasm",
+            "{}-{:016x}.sum.cwasm",
             hex::encode(Sha256::digest(wasm)),
             h.finish()
         ))
@@ -237,13 +241,16 @@ impl Runtime {
                   content hash and engine settings, are loaded"
     )]
     fn load_cached(&self, path: &Path) -> wasmtime::Result<Component> {
-        // SAFETY: see the allow reason above; the file was produced by
-        // `Component::serialize` on an engine with the same compatibility hash.
-        Ok(unsafe { Component::deserialize_file(&self.engine, path)? })
+        let entry = std::fs::read(path)?;
+        let serialized = cache_file::unseal(&entry)?;
+        // SAFETY: see the allow reason above; the bytes were produced by
+        // `Component::serialize` on an engine with the same compatibility hash, and
+        // are whole (their checksum matched).
+        Ok(unsafe { Component::deserialize(&self.engine, serialized)? })
     }
 
     fn store_cached(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
-        let bytes = component.serialize()?;
+        let bytes = cache_file::seal(component.serialize()?);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, path)?;
@@ -357,5 +364,35 @@ mod tests {
         assert_eq!(on_demand.allocator(), &Allocator::OnDemand);
         // The allocator does not change the compiled code, so one cache serves both.
         assert_eq!(pooled.cache_path(b"x"), on_demand.cache_path(b"x"));
+    }
+
+    /// The smallest component: the header alone.
+    const EMPTY_COMPONENT: &[u8] = &[0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+    #[test]
+    fn a_torn_compile_cache_entry_is_compiled_again_not_loaded() {
+        let cache = tempfile::tempdir().unwrap();
+        let runtime =
+            Runtime::with_config(cache.path(), RuntimeConfig { pool_instances: 0 }).unwrap();
+        runtime.compile(EMPTY_COMPONENT).unwrap();
+        let path = runtime.cache_path(EMPTY_COMPONENT);
+        assert!(runtime.load_cached(&path).is_ok(), "a whole entry loads");
+
+        // A power cut kept the entry's name but not all of its pages: part of it
+        // holds other bytes (zeros, or whatever the disk had there).
+        let mut torn = std::fs::read(&path).unwrap();
+        let middle = torn.len() / 2;
+        for b in &mut torn[middle..middle + 16] {
+            *b ^= 0xff;
+        }
+        std::fs::write(&path, &torn).unwrap();
+        let refused = runtime.load_cached(&path).map(|_| ()).unwrap_err();
+        assert!(refused.to_string().contains("torn"), "{refused}");
+
+        runtime.compile(EMPTY_COMPONENT).unwrap();
+        assert!(
+            runtime.load_cached(&path).is_ok(),
+            "the entry was compiled again and rewritten whole"
+        );
     }
 }

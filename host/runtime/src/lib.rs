@@ -21,7 +21,8 @@
 //! - A refused module is refused whole, with a reason that names the file and
 //!   what to do ([`LoadError`]); the other modules load regardless.
 //! - Compiled code is loaded only from the host's own cache, keyed by content
-//!   and engine ([`engine`]); nothing in the modules folder runs as machine code.
+//!   and engine ([`engine`]), and only when its checksum matches (a torn entry is
+//!   compiled again); nothing in the modules folder runs as machine code.
 //! - A call's `state` writes are committed with its results or not at all.
 //!
 //! Layout, roughly in the order a module meets it:
@@ -34,10 +35,12 @@
 //! | [`module`]               | a loaded version: link once, instantiate, call, recycle            |
 //! | [`error`]                | [`LoadError`]: why a module was refused, in load order             |
 //! | [`engine`]               | the shared engine, epoch ticker, instance pool, compile cache      |
+//! | `cache_file`             | a compile cache entry: the compiled code and its checksum          |
 //! | [`bindings`]             | the WIT contract, the host's imports, per-instance limits          |
 //! | [`http`]                 | outbound HTTP: the grant and the sender that enforces it (`http/`) |
 
 pub mod bindings;
+mod cache_file;
 pub mod engine;
 pub mod error;
 pub mod folder;

@@ -260,36 +260,58 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
     if !path.starts_with("/v1/") {
         return next.run(req).await;
     }
-    let access = if auth.is_open() {
+    match authorize(&auth, req.headers(), &path) {
+        Ok(access) => {
+            req.extensions_mut().insert(access);
+            next.run(req).await
+        }
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// What the caller of `/v1` route `path` may do, or the `401`/`403` answer.
+/// The fallback for unknown `/v1` paths asks it too, so that a caller without
+/// a known token learns nothing of which routes exist (every unknown route
+/// needs admin, see `needs_admin`).
+pub fn authorize(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Access, Problem> {
+    let access = authenticate(auth, headers, path)?;
+    if needs_admin(path)
+        && let Access::Token(g) = &access
+        && !g.admin
+    {
+        tracing::warn!(token = %g.name, %path, "admin route refused");
+        return Err(Problem::new(
+            Kind::Forbidden,
+            format!(
+                "token `{}` may not use {path}: that needs a token with `admin = true`",
+                g.name
+            ),
+        ));
+    }
+    Ok(access)
+}
+
+/// Who calls, or the `401` answer: the first check of every `/v1` request,
+/// also of one with a method its route does not have (so that a `405` tells
+/// only a known caller that the route exists).
+pub fn authenticate(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Access, Problem> {
+    Ok(if auth.is_open() {
         Access::Open
     } else {
-        match bearer(req.headers()) {
+        match bearer(headers) {
             Err(why) => {
                 tracing::info!(%path, "request without a token refused");
-                return unauthorized(why, false);
+                return Err(unauthorized(why, false));
             }
             Ok(token) => match auth.authenticate(token) {
                 Some(g) => Access::Token(g),
                 None => {
                     tracing::warn!(%path, "request with an unknown token refused");
-                    return unauthorized("the token is not known to this host", true);
+                    return Err(unauthorized("the token is not known to this host", true));
                 }
             },
         }
-    };
-    if needs_admin(&path)
-        && let Access::Token(g) = &access
-        && !g.admin
-    {
-        tracing::warn!(token = %g.name, %path, "admin route refused");
-        return Forbidden(format!(
-            "token `{}` may not use {path}: that needs a token with `admin = true`",
-            g.name
-        ))
-        .into_response();
-    }
-    req.extensions_mut().insert(access);
-    next.run(req).await
+    })
 }
 
 /// Routes a token may use with `publish` or `tap` grants; every other `/v1/*` route,
@@ -319,14 +341,14 @@ fn bearer(headers: &HeaderMap) -> Result<&str, &'static str> {
     }
 }
 
-fn unauthorized(message: &str, invalid: bool) -> Response {
+fn unauthorized(message: &str, invalid: bool) -> Problem {
     let mut p = Problem::new(Kind::Unauthorized, message);
     p.challenge = Some(if invalid {
         "Bearer realm=\"weft\", error=\"invalid_token\""
     } else {
         "Bearer realm=\"weft\""
     });
-    p.into_response()
+    p
 }
 
 /// A host without tokens serves anyone who can reach it, so it may listen only on a

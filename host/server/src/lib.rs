@@ -20,6 +20,7 @@
 //! | module | what |
 //! |---|---|
 //! | `run` | [`run`]: the wiring, in numbered steps |
+//! | `edge` | the listener: connections served with hyper, bounded against slow, idle and hostile clients |
 //! | `config` | [`HostConfig`]: flags' paths and the config file, composed of the parts' own settings |
 //! | `secrets` | `[secrets]`: where secret values come from |
 //! | `supervisor` | the modules folder, live: settle, load, swap, roll back, remove; the board `weft status` shows |
@@ -30,12 +31,13 @@
 //! | `problem` | every error answer, as RFC 9457 problem details |
 //!
 //! Dependencies inside the crate point one way: `run → {api, triggers,
-//! supervisor} → {auth, subscriptions, problem}`; `problem` imports nothing of
-//! the crate, so every module can answer through it.
+//! supervisor} → {edge, auth, subscriptions, problem}`, `edge → problem`;
+//! `problem` imports nothing of the crate, so every module can answer through it.
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod edge;
 pub mod problem;
 mod run;
 pub mod secrets;

@@ -42,9 +42,13 @@ pub enum Kind {
     Forbidden,
     NotFound,
     MethodNotAllowed,
+    /// A request body that came too slowly (`[http] body_timeout`, `body_min_rate`).
+    RequestTimeout,
     /// The request conflicts with what is configured (a subscription of the config).
     Conflict,
     PayloadTooLarge,
+    /// A body that is not of the media type the route reads (JSON).
+    UnsupportedMediaType,
     /// A subscription's quota is reached: try again later.
     SubscriptionFull,
     /// The store's disk quota is reached, or the disk is nearly full.
@@ -66,8 +70,10 @@ impl Kind {
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::SubscriptionFull => StatusCode::TOO_MANY_REQUESTS,
             Kind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Kind::ConnectorFailed => StatusCode::BAD_GATEWAY,
@@ -86,8 +92,10 @@ impl Kind {
             Kind::Forbidden => "forbidden",
             Kind::NotFound => "not-found",
             Kind::MethodNotAllowed => "method-not-allowed",
+            Kind::RequestTimeout => "request-timeout",
             Kind::Conflict => "conflict",
             Kind::PayloadTooLarge => "payload-too-large",
+            Kind::UnsupportedMediaType => "unsupported-media-type",
             Kind::SubscriptionFull => "subscription-full",
             Kind::StorageFull => "storage-full",
             Kind::ConnectorFailed => "connector-failed",
@@ -105,8 +113,10 @@ impl Kind {
             Kind::Forbidden => "The token does not grant this",
             Kind::NotFound => "Not found",
             Kind::MethodNotAllowed => "Method not allowed",
+            Kind::RequestTimeout => "The request came too slowly",
             Kind::Conflict => "Conflicts with the host config",
             Kind::PayloadTooLarge => "The body is too large",
+            Kind::UnsupportedMediaType => "The body's media type is not the one expected",
             Kind::SubscriptionFull => "A subscription is full",
             Kind::StorageFull => "The store has no room",
             Kind::ConnectorFailed => "The connector failed",
@@ -115,12 +125,32 @@ impl Kind {
         }
     }
 
+    /// The kind of an error answer made elsewhere (axum, a layer) with only its
+    /// status: see [`ensure`].
+    pub fn of_status(status: StatusCode) -> Kind {
+        match status.as_u16() {
+            401 => Kind::Unauthorized,
+            403 => Kind::Forbidden,
+            404 => Kind::NotFound,
+            405 => Kind::MethodNotAllowed,
+            408 => Kind::RequestTimeout,
+            409 => Kind::Conflict,
+            413 => Kind::PayloadTooLarge,
+            415 => Kind::UnsupportedMediaType,
+            502 => Kind::ConnectorFailed,
+            503 => Kind::Unavailable,
+            507 => Kind::StorageFull,
+            400..=499 => Kind::InvalidRequest,
+            _ => Kind::Internal,
+        }
+    }
+
     pub fn uri(self) -> String {
         format!("{TYPE_PREFIX}{}", self.slug())
     }
 
     /// Every kind, for documentation and the API description.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 16] = [
         Kind::InvalidEvent,
         Kind::InvalidTopic,
         Kind::InvalidRequest,
@@ -128,8 +158,10 @@ impl Kind {
         Kind::Forbidden,
         Kind::NotFound,
         Kind::MethodNotAllowed,
+        Kind::RequestTimeout,
         Kind::Conflict,
         Kind::PayloadTooLarge,
+        Kind::UnsupportedMediaType,
         Kind::SubscriptionFull,
         Kind::StorageFull,
         Kind::ConnectorFailed,
@@ -197,16 +229,27 @@ impl Problem {
     }
 }
 
+impl Problem {
+    fn body(&self) -> Body<'_> {
+        Body {
+            ty: self.kind.uri(),
+            title: self.kind.title(),
+            status: self.kind.status().as_u16(),
+            detail: &self.detail,
+        }
+    }
+
+    /// The problem's JSON, for answers written below axum (the listener's
+    /// refusal at its connection cap).
+    pub fn json(&self) -> String {
+        serde_json::to_string(&self.body()).unwrap_or_default()
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.kind.status();
-        let body = Body {
-            ty: self.kind.uri(),
-            title: self.kind.title(),
-            status: status.as_u16(),
-            detail: &self.detail,
-        };
-        let mut r = (status, Json(body)).into_response();
+        let mut r = (status, Json(self.body())).into_response();
         let headers = r.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(s) = self.retry_after {
@@ -217,6 +260,47 @@ impl IntoResponse for Problem {
         }
         r
     }
+}
+
+/// Marks a response that goes out as it is, error or not: a webhook
+/// connector's own answer, which is the sender's business, not the host's.
+#[derive(Debug, Clone, Copy)]
+pub struct Verbatim;
+
+/// The last layer around every route: an error answer that is not a problem
+/// yet (axum's own rejections, a layer's refusal) becomes one, with its status
+/// and its text as `detail`, keeping `Allow`. Handlers answer problems
+/// themselves, with details that say what to send; this only makes sure that
+/// nothing else gets out.
+pub async fn ensure(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if !(status.is_client_error() || status.is_server_error())
+        || is_problem
+        || response.extensions().get::<Verbatim>().is_some()
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut r = Problem::new(Kind::of_status(status), detail).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            r.headers_mut().insert(name, v.clone());
+        }
+    }
+    r
 }
 
 /// Shorthand for handlers: a problem answer of `kind`.
@@ -269,6 +353,24 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .starts_with("nothing stored: ")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_answer_made_elsewhere_becomes_a_problem_and_a_verbatim_one_does_not() {
+        let plain = (StatusCode::BAD_REQUEST, "Failed to parse the request body").into_response();
+        let (status, headers, v) = body(ensure(plain).await).await;
+        assert_eq!(status, 400);
+        assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(v["type"], "tag:weft,2026:problem/invalid-request");
+        assert_eq!(v["detail"], "Failed to parse the request body");
+        let mut own = (StatusCode::UNAUTHORIZED, "bad signature").into_response();
+        own.extensions_mut().insert(Verbatim);
+        let own = ensure(own).await;
+        assert_eq!(own.status(), 401);
+        assert_eq!(
+            own.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
         );
     }
 

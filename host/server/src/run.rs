@@ -112,11 +112,11 @@ pub async fn run(
         subscriptions: Arc::new(registry),
         mesh,
     };
-    let app = api::router(state, config.ingest.max_body).merge(crate::triggers::webhook::router(
-        hooks,
+    let app = api::app(
+        state,
         config.ingest.max_body,
-        fatal_tx,
-    ));
+        crate::triggers::webhook::router(hooks, config.ingest.max_body, fatal_tx),
+    );
     ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, modules = loaded, refused = board.refused().len(), "weft is ready");
 
@@ -126,13 +126,20 @@ pub async fn run(
     // 7. Serve until told to stop, or until a worker fails (the store failed).
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
     let mut failed_tx = Some(failed_tx);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        tokio::select! {
-            _ = shutdown => tracing::info!("stopping: no new events accepted"),
-            _ = failed_rx => tracing::error!("stopping after a store failure"),
-        }
-    });
-    let mut server = tokio::spawn(async move { server.await });
+    // The listener (`edge`) bounds what slow, idle and hostile clients can hold.
+    let server = crate::edge::serve(
+        listener,
+        app,
+        config.http.clone(),
+        config.ingest.max_body,
+        async move {
+            tokio::select! {
+                _ = shutdown => tracing::info!("stopping: no new events accepted"),
+                _ = failed_rx => tracing::error!("stopping after a store failure"),
+            }
+        },
+    );
+    let mut server = tokio::spawn(server);
     let mut failure = None;
     loop {
         tokio::select! {

@@ -9,101 +9,12 @@
     reason = "tests"
 )]
 
-use std::time::Duration;
+mod common;
 
+use common::{Host, problem};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use weft_server::{HostConfig, Paths};
-
-/// A host running in this process until dropped (or [`Host::stop`]ped).
-struct Host {
-    url: String,
-    http: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Host {
-    async fn start(config: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = HostConfig::parse(config).unwrap().with_paths(Paths {
-            modules: dir.path().join("modules"),
-            data: dir.path().join("data"),
-            cache: None,
-        });
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(weft_server::run(config, listener, async {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{url}/readyz")).send().await
-                && r.status() == 200
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Self {
-            url,
-            http,
-            stop: Some(stop),
-            done: Some(done),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    async fn publish(&self, topic: &str, id: &str, data: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(&format!("/v1/events/{topic}")))
-            .header("ce-specversion", "1.0")
-            .header("ce-id", id)
-            .header("ce-source", "/test")
-            .header("ce-type", "t")
-            .header("content-type", "application/json")
-            .body(data.to_owned())
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn stop(mut self) -> anyhow::Result<()> {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.take().unwrap().await.unwrap()
-    }
-}
-
-/// Asserts an RFC 9457 problem of `status` whose detail contains `needle`.
-fn problem(status: u16, body: &Value, want: u16, slug: &str, needle: &str) {
-    assert_eq!(status, want, "{body}");
-    assert_eq!(
-        body["type"],
-        format!("tag:weft,2026:problem/{slug}"),
-        "{body}"
-    );
-    assert_eq!(body["status"], want, "{body}");
-    assert!(body["title"].is_string(), "{body}");
-    let detail = body["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains(needle), "`{needle}` not in: {detail}");
-}
 
 #[tokio::test]
 async fn a_subscription_of_the_config_collects_and_hands_out_in_order() {
@@ -211,5 +122,231 @@ async fn status_shows_subscriptions_and_the_store() {
     assert_eq!(body["subscriptions"][0]["name"], "audit");
     assert_eq!(body["subscriptions"][0]["queue_depth"], 1);
     assert!(body["modules"].as_array().unwrap().is_empty());
+    host.stop().await.unwrap();
+}
+
+/// Sends `method path` with `body` (and a JSON content type when `json`).
+async fn send(host: &Host, method: &str, path: &str, body: &str, json: bool) -> (u16, Value) {
+    let mut r = host
+        .http
+        .request(method.parse().unwrap(), host.url(path))
+        .body(body.to_owned());
+    if json {
+        r = r.header("content-type", "application/json");
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(
+        r.headers().get("content-type").map(|v| v.to_str().unwrap()),
+        (status >= 400).then_some("application/problem+json"),
+        "{method} {path}"
+    );
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn axums_own_refusals_are_problems_that_say_what_to_send() {
+    let host = Host::start("[subscriptions.audit]\nsubscribe = [\">\"]\n").await;
+    let (s, b) = send(&host, "GET", "/v1/nowhere", "", false).await;
+    problem(s, &b, 404, "not-found", "the API is under /v1");
+    let (s, b) = send(&host, "GET", "/nowhere", "", false).await;
+    problem(s, &b, 404, "not-found", "/healthz");
+    let r = host
+        .http
+        .delete(host.url("/v1/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["allow"], "GET,HEAD");
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(
+        s,
+        &b,
+        405,
+        "method-not-allowed",
+        "DELETE is not a method of /v1/status",
+    );
+    let (s, b) = send(
+        &host,
+        "GET",
+        "/v1/subscriptions/audit/events?max=abc",
+        "",
+        false,
+    )
+    .await;
+    problem(s, &b, 400, "invalid-request", "send `?max=N`");
+    let (s, b) = send(
+        &host,
+        "POST",
+        "/v1/subscriptions/audit/ack?upto=x",
+        "",
+        false,
+    )
+    .await;
+    problem(s, &b, 400, "invalid-request", "send `?upto=SEQ`");
+    let (s, b) = send(&host, "GET", "/v1/tap?pattern=a&pattern=b", "", false).await;
+    problem(s, &b, 400, "invalid-request", "send `?pattern=P`");
+    let (s, b) = send(&host, "PUT", "/v1/subscriptions/s", "{not json", true).await;
+    problem(
+        s,
+        &b,
+        400,
+        "invalid-request",
+        r#"send JSON like {"subscribe""#,
+    );
+    let (s, b) = send(
+        &host,
+        "PUT",
+        "/v1/subscriptions/s",
+        r#"{"subscribe": 1}"#,
+        true,
+    )
+    .await;
+    problem(
+        s,
+        &b,
+        400,
+        "invalid-request",
+        r#"send JSON like {"subscribe""#,
+    );
+    let (s, b) = send(
+        &host,
+        "PUT",
+        "/v1/subscriptions/s",
+        r#"{"subscribe": []}"#,
+        false,
+    )
+    .await;
+    problem(
+        s,
+        &b,
+        415,
+        "unsupported-media-type",
+        "Content-Type: application/json",
+    );
+    let (s, b) = send(
+        &host,
+        "POST",
+        "/v1/errors/replay",
+        r#"{"modul": "x"}"#,
+        true,
+    )
+    .await;
+    problem(s, &b, 400, "invalid-request", "a selection has module, seq");
+    let (s, b) = send(&host, "POST", "/v1/errors/purge", "[", true).await;
+    problem(s, &b, 400, "invalid-request", "a selection has module, seq");
+    let (s, b) = send(&host, "GET", "/v1/errors?seq=first", "", false).await;
+    problem(s, &b, 400, "invalid-request", "seq (a number)");
+    let (s, b) = send(&host, "GET", "/v1/errors/m/abc", "", false).await;
+    problem(s, &b, 400, "invalid-request", "SEQ a number");
+    host.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pull_of_zero_events_is_refused_rather_than_handing_one_out() {
+    let host = Host::start("[subscriptions.audit]\nsubscribe = [\">\"]\n").await;
+    host.publish("a", "1", "{}").await;
+    let (s, b) = host.get("/v1/subscriptions/audit/events?max=0").await;
+    problem(s, &b, 400, "invalid-request", "`max=0` asks for nothing");
+    let (_, b) = host.get("/v1/subscriptions/audit/events?max=1").await;
+    assert_eq!(b["events"].as_array().unwrap().len(), 1, "{b}");
+    host.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_max_body_is_a_413_problem_and_nothing_is_stored() {
+    let host =
+        Host::start("[ingest]\nmax_body = \"1KiB\"\n[subscriptions.audit]\nsubscribe = [\">\"]\n")
+            .await;
+    // A stream has no declared length: the limit cuts it while it is read.
+    let chunks = futures_chunks(vec![vec![b'1'; 800], vec![b'2'; 800]]);
+    let r = host
+        .http
+        .post(host.url("/v1/events/a"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "big")
+        .header("ce-source", "/t")
+        .header("ce-type", "t")
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(
+        s,
+        &b,
+        413,
+        "payload-too-large",
+        "1024 bytes ([ingest] max_body)",
+    );
+    let (_, b) = host.get("/v1/subscriptions/audit/events").await;
+    assert_eq!(b["events"], json!([]));
+    host.stop().await.unwrap();
+}
+
+fn futures_chunks(
+    chunks: Vec<Vec<u8>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::iter(chunks.into_iter().map(Ok))
+}
+
+#[tokio::test]
+async fn with_tokens_an_unknown_v1_path_answers_401_before_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("token");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let host = Host::start(&format!(
+        "[secrets]\nT = {{ file = {:?} }}\nA = {{ file = {:?} }}\n[tokens.ci]\ntoken = {{ secret = \"T\" }}\npublish = [\"a\"]\n[tokens.ops]\ntoken = {{ secret = \"A\" }}\nadmin = true\n",
+        secret.display().to_string(),
+        {
+            let admin = dir.path().join("admin");
+            std::fs::write(&admin, "adm1n").unwrap();
+            admin.display().to_string()
+        }
+    ))
+    .await;
+    for path in ["/v1/nowhere", "/v1/status"] {
+        let (s, b) = send(&host, "GET", path, "", false).await;
+        problem(s, &b, 401, "unauthorized", "Authorization: Bearer");
+    }
+    let as_ =
+        |token: &'static str, path: &str| host.http.get(host.url(path)).bearer_auth(token).send();
+    let r = as_("s3cret", "/v1/nowhere").await.unwrap();
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(s, &b, 403, "forbidden", "admin = true");
+    let r = as_("adm1n", "/v1/nowhere").await.unwrap();
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(s, &b, 404, "not-found", "no route GET /v1/nowhere");
+    let r = host
+        .http
+        .delete(host.url("/v1/status"))
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(s, &b, 401, "unauthorized", "Authorization: Bearer");
+    host.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_manifest_with_a_600_kb_line_is_refused_with_a_short_reason() {
+    let manifest = format!(
+        "subscribe = [\"a\"]\nnote = \"{}\" oops\n",
+        "x".repeat(600 * 1024)
+    );
+    let host = Host::start_with_modules(
+        "",
+        &[("big.wasm", b"\0asm"), ("big.toml", manifest.as_bytes())],
+    )
+    .await;
+    let r = host.http.get(host.url("/v1/status")).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.len() < 4096, "/v1/status is {} bytes", text.len());
+    let status: Value = serde_json::from_str(&text).unwrap();
+    let reason = status["refused"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("line 2"), "{reason}");
+    assert!(reason.contains("bytes cut"), "{reason}");
+    assert!(reason.len() < 1024, "{reason}");
     host.stop().await.unwrap();
 }

@@ -22,6 +22,7 @@
 //! | `keys` | key and value encodings (big-endian, so byte order is numeric order) |
 //! | `depth` | each queue's depth in memory, for quota checks that never read the store |
 //! | `disk` | bytes used and free, for the disk quota |
+//! | `folders` | the store's folders, created and fsynced before anything is acknowledged |
 //!
 //! # Invariants
 //!
@@ -31,6 +32,10 @@
 //!   transaction: a crash leaves either all of it or none of it.
 //! - Sequence numbers (events, queue entries, error records) are persisted counters
 //!   and never reused, so a consumer's position stays meaningful across restarts.
+//! - Every folder whose entries opening the store created or changed (the data
+//!   folder, its parent, any folder created on the way; sled's own folder) is
+//!   fsynced before [`Store::open`] returns, so a power cut cannot lose the store's
+//!   name after its first acknowledgement.
 //! - After a failed commit the store refuses everything: an fsync error may have lost
 //!   data the kernel already dropped, so retrying it would acknowledge writes that
 //!   are not on disk.
@@ -63,6 +68,7 @@ mod depth;
 mod disk;
 mod engine;
 mod error;
+mod folders;
 mod keys;
 mod lock;
 mod redb_engine;

@@ -37,7 +37,9 @@
 //! a durable append here (p50 8 ms against redb's 4 ms in the same run).
 //! tests/sync_audit.rs checks from an strace that each durable append returns only
 //! after an fsync or fdatasync of the store's files; without steps 1–3, 19 of 20
-//! appends there returned after `sync_file_range` alone.
+//! appends there returned after `sync_file_range` alone, and the power-cut test
+//! (tests/e2e/powercut.rs) lost acknowledged events at every cut. The folder holding
+//! this one is synced by `Store::open` (`folders`).
 //!
 //! Gaps that remain: sled's background flusher (every 500 ms) and its segment
 //! cleaner write and remove files on their own schedule. A blob they write between

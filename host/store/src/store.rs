@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use crate::config::StoreConfig;
 use crate::depth::{Counters, Depths, depth_counter};
 use crate::engine::{Engine, EngineKind, Table};
+use crate::folders;
 use crate::keys::{self, QueueId};
 use crate::lock::{read_recovered, write_recovered};
 use crate::request::{Completion, Delivery, NewEvent};
@@ -32,9 +33,12 @@ pub(crate) struct Inner {
 
 impl Store {
     /// Opens (or creates) the store with the engine `config.engine` names.
+    /// Its folders are fsynced before it returns, so that nothing acknowledged
+    /// later depends on a name a power cut could lose (see `folders`).
     pub fn open(config: StoreConfig) -> Result<Self, Error> {
+        let mut created = Vec::new();
         if let Some(dir) = config.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Open {
+            created = folders::create(dir).map_err(|e| Error::Open {
                 path: config.path.clone(),
                 reason: format!("cannot create {}: {e}", dir.display()),
             })?;
@@ -45,6 +49,10 @@ impl Store {
             EngineKind::Redb => Arc::new(Redb::open_with_cache(&path, config.cache_bytes)?),
             EngineKind::Sled => Arc::new(Sled::open(&path)?),
         };
+        folders::sync_after_open(&path, &created).map_err(|e| Error::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         Self::with_engine(engine, config)
     }
 

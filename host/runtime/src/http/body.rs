@@ -1,6 +1,6 @@
 //! Step 4's bound on what comes back: a response body the guest reads one
-//! frame at a time, cut with an error past `max_response` or when the server
-//! stalls between frames. The host never holds a whole body, so a huge or
+//! frame at a time, cut with an error past `max_response`, when the server
+//! stalls between frames, or at the request's overall `deadline`. The host never holds a whole body, so a huge or
 //! endless answer costs it one frame.
 
 use std::pin::Pin;
@@ -36,6 +36,8 @@ pub(super) struct BodyLimit {
     pub(super) module: Arc<str>,
     pub(super) url: String,
     pub(super) max: u64,
+    /// The request's overall deadline (`[http] deadline`).
+    pub(super) deadline: Instant,
 }
 
 /// A response body that ends in an error past `max_response` bytes or when a
@@ -71,6 +73,14 @@ impl BoundedBody {
 
     fn fail(&mut self, error: Error) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         self.done = true;
+        if matches!(error, Error::ConnectionReadTimeout) && Instant::now() >= self.limit.deadline {
+            tracing::warn!(
+                target: "weft::sandbox",
+                module = %self.limit.module,
+                url = %self.limit.url,
+                "outbound request cut at its deadline ([http] deadline)"
+            );
+        }
         if matches!(error, Error::HttpResponseBodySize(_)) {
             tracing::warn!(
                 target: "weft::sandbox",
@@ -107,6 +117,9 @@ impl Body for BoundedBody {
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => this.fail(response_error(e)),
+            Poll::Ready(Some(Ok(_))) if Instant::now() >= this.limit.deadline => {
+                this.fail(Error::ConnectionReadTimeout)
+            }
             Poll::Ready(Some(Ok(frame))) => {
                 this.waiting = false;
                 let len = frame
@@ -123,7 +136,7 @@ impl Body for BoundedBody {
             Poll::Pending => {
                 if !this.waiting {
                     this.waiting = true;
-                    let at = deadline_after(this.between_bytes);
+                    let at = deadline_after(this.between_bytes).min(this.limit.deadline);
                     this.timer.as_mut().reset(at);
                 }
                 ready!(this.timer.as_mut().poll(cx));

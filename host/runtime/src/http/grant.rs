@@ -16,6 +16,12 @@ use super::address::{Cidr, METADATA, forbidden};
 
 /// How long a request may wait at each stage unless the manifest says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take in all (connect, head, whole body) unless the
+/// manifest says otherwise: the per-wait `timeout` alone lets a server that
+/// trickles a byte per wait hold a worker for days.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+/// The longest `deadline` a manifest may set.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(3600);
 /// The largest response body a module may read unless the manifest says otherwise.
 pub const DEFAULT_MAX_RESPONSE: u64 = 4 * 1024 * 1024;
 
@@ -34,6 +40,7 @@ pub struct HttpGrant {
     pub(super) allow: Vec<Origin>,
     pub(super) addresses: Vec<Cidr>,
     pub(super) timeout: Duration,
+    pub(super) deadline: Duration,
     pub(super) max_response: u64,
 }
 
@@ -45,6 +52,7 @@ impl HttpGrant {
         allow: &[String],
         addresses: &[String],
         timeout: Duration,
+        deadline: Duration,
         max_response: u64,
     ) -> Result<HttpGrant, HttpGrantError> {
         let mut problems = Vec::new();
@@ -67,6 +75,11 @@ impl HttpGrant {
         if timeout.is_zero() {
             problems.push("timeout must be more than zero".into());
         }
+        if deadline.is_zero() || deadline > MAX_DEADLINE {
+            problems.push(format!(
+                "deadline = {deadline:?} is out of range: more than zero, at most {MAX_DEADLINE:?} (a whole request: connect, answer and body)"
+            ));
+        }
         if !problems.is_empty() {
             return Err(HttpGrantError { problems });
         }
@@ -74,6 +87,7 @@ impl HttpGrant {
             allow,
             addresses,
             timeout,
+            deadline,
             max_response,
         })
     }
@@ -84,6 +98,7 @@ impl HttpGrant {
             allow: Vec::new(),
             addresses: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
             max_response: DEFAULT_MAX_RESPONSE,
         }
     }
@@ -95,6 +110,10 @@ impl HttpGrant {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    pub fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     pub fn max_response(&self) -> u64 {

@@ -21,7 +21,9 @@
 //! 4. **Bounded exchange.** `timeout` bounds reaching the server (DNS, TCP, TLS
 //!    and the HTTP handshake together), the wait for the response head, and
 //!    each wait for the next body frame; a guest's `request-options` can only
-//!    shorten them. A body longer than `max_response` ends in an
+//!    shorten them. `deadline` (60 s by default, at most 1 h) bounds the whole
+//!    request, from the start to the body's last byte: a server that trickles
+//!    a byte just within each wait is cut there, and its connection closed. A body longer than `max_response` ends in an
 //!    `http-response-body-size` error while the guest reads it: the host holds
 //!    one frame at a time, never the whole body.
 //!
@@ -53,5 +55,8 @@ mod sender;
 mod tests;
 
 pub use address::forbidden;
-pub use grant::{DEFAULT_MAX_RESPONSE, DEFAULT_TIMEOUT, HttpGrant, HttpGrantError};
+pub use grant::{
+    DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE, DEFAULT_TIMEOUT, HttpGrant, HttpGrantError,
+    MAX_DEADLINE,
+};
 pub use sender::{BODY_CHUNK, HttpPolicy};

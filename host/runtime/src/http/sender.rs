@@ -15,7 +15,7 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
@@ -79,13 +79,15 @@ impl HttpPolicy {
         options: Option<RequestOptions>,
     ) -> Result<(Response<WasiBody>, IoFuture), Error> {
         let timeouts = Timeouts::new(self.grant.timeout, options);
+        // The whole request ends by this, however each wait goes.
+        let overall = deadline_after(self.grant.deadline);
         // 1. The origin must be allowed.
         let origin = self
             .grant
             .admit(request.uri())
             .map_err(|r| self.refuse(r))?;
         // 2. Resolve once; keep the addresses the grant permits.
-        let deadline = deadline_after(timeouts.connect);
+        let deadline = deadline_after(timeouts.connect).min(overall);
         let resolved = resolve(&origin, deadline).await?;
         let addresses = self
             .grant
@@ -105,6 +107,7 @@ impl HttpPolicy {
             module: self.module.clone(),
             url: origin.to_string(),
             max: self.grant.max_response,
+            deadline: overall,
         };
         if origin.https {
             let tls = tls_connect(&origin.host, tcp, deadline).await?;
@@ -226,7 +229,8 @@ where
         Ok(handshake) => handshake.map_err(Error::Hyper)?,
     };
     // Drive the connection while waiting for the head, as the default sender does.
-    let mut send = pin!(timeout(timeouts.first_byte, sender.send_request(request)));
+    let head_by = deadline_after(timeouts.first_byte).min(limit.deadline);
+    let mut send = pin!(timeout_at(head_by, sender.send_request(request)));
     let mut conn = Some(conn);
     let head = poll_fn(|cx| {
         if let Poll::Ready(sent) = send.as_mut().poll(cx) {
@@ -250,9 +254,15 @@ where
         }
     })
     .await?;
+    // The connection itself ends at the deadline too, whether or not the
+    // guest still reads: its socket is not held past it.
+    let overall = limit.deadline;
     let io = async move {
         match conn {
-            Some(conn) => conn.await.map_err(response_error),
+            Some(conn) => match timeout_at(overall, conn).await {
+                Ok(done) => done.map_err(response_error),
+                Err(_) => Err(Error::ConnectionReadTimeout),
+            },
             None => Ok(()),
         }
     };

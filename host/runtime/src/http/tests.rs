@@ -25,6 +25,7 @@ fn grant(allow: &[&str], addresses: &[&str]) -> Arc<HttpGrant> {
         &owned(allow),
         &owned(addresses),
         Duration::from_secs(2),
+        Duration::from_secs(60),
         1024,
     );
     Arc::new(grant.unwrap())
@@ -254,6 +255,50 @@ async fn silent_server_hits_the_timeout() {
 }
 
 #[tokio::test]
+async fn a_server_trickling_within_each_wait_is_cut_at_the_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = socket.read(&mut buf).await;
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n";
+        socket.write_all(head).await.unwrap();
+        // One byte per 50 ms: every wait is far within the 2 s timeout.
+        let started = StdInstant::now();
+        while socket.write_all(b"x").await.is_ok() && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        started.elapsed()
+    });
+    let grant = grant(&[&format!("http://127.0.0.1:{port}")], &[]);
+    let grant = Arc::new(HttpGrant {
+        deadline: Duration::from_millis(500),
+        ..(*grant).clone()
+    });
+
+    let started = StdInstant::now();
+    let response = get(grant, &format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    let cut = read_body(response).await;
+
+    assert!(
+        matches!(cut, Err(Error::ConnectionReadTimeout)),
+        "{:?}",
+        cut.err()
+    );
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(450), "cut early: {took:?}");
+    assert!(took < Duration::from_secs(5), "cut late: {took:?}");
+    let held = server.await.unwrap();
+    assert!(
+        held < Duration::from_secs(5),
+        "the server's connection was closed: held {held:?}"
+    );
+}
+
+#[tokio::test]
 async fn stalled_body_hits_the_timeout() {
     let reply = Reply::Hold(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel".to_vec());
     let (port, _) = serve_once(reply).await;
@@ -439,11 +484,11 @@ fn grant_lists_every_problem() {
     .map(String::from);
     let addresses = ["10.0.0.0/8", "10.0.0.1/8", "localhost", "::1/129"].map(String::from);
 
-    let problems = HttpGrant::new(&allow, &addresses, Duration::ZERO, 1)
+    let problems = HttpGrant::new(&allow, &addresses, Duration::ZERO, Duration::ZERO, 1)
         .unwrap_err()
         .problems;
 
-    assert_eq!(problems.len(), 8 + 3 + 1, "{problems:#?}");
+    assert_eq!(problems.len(), 8 + 3 + 2, "{problems:#?}");
     for bad in allow.iter().skip(1).chain(addresses.iter().skip(1)) {
         assert!(
             problems.iter().any(|p| p.contains(&format!("\"{bad}\""))),
@@ -460,6 +505,10 @@ fn grant_lists_every_problem() {
         problems.iter().any(|p| p.starts_with("timeout")),
         "{problems:#?}"
     );
+    assert!(
+        problems.iter().any(|p| p.starts_with("deadline")),
+        "{problems:#?}"
+    );
 }
 
 #[test]
@@ -467,7 +516,14 @@ fn a_refused_grant_shows_one_problem_per_line() {
     let allow = ["ftp://files.example".to_owned()];
     let addresses = ["localhost".to_owned()];
 
-    let error = HttpGrant::new(&allow, &addresses, Duration::from_secs(1), 1).unwrap_err();
+    let error = HttpGrant::new(
+        &allow,
+        &addresses,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        1,
+    )
+    .unwrap_err();
 
     assert_eq!(
         error.to_string(),

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::field;
-use crate::http::{DEFAULT_MAX_RESPONSE, DEFAULT_TIMEOUT, HttpGrant};
+use crate::http::{DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE, DEFAULT_TIMEOUT, HttpGrant};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,6 +15,7 @@ pub(super) struct HttpFile {
     #[serde(default)]
     addresses: Vec<String>,
     timeout: Option<String>,
+    deadline: Option<String>,
     max_response: Option<String>,
 }
 
@@ -31,13 +32,26 @@ pub(super) fn parse(file: Option<&HttpFile>, problems: &mut Vec<String>) -> Http
         DEFAULT_TIMEOUT,
         problems,
     );
+    let deadline = field::duration(
+        file.deadline.as_deref(),
+        "http.deadline",
+        DEFAULT_DEADLINE,
+        problems,
+    );
     let max_response = match &file.max_response {
         None => DEFAULT_MAX_RESPONSE,
         Some(s) => {
             field::size(s, "http.max_response", "4MiB", problems).unwrap_or(DEFAULT_MAX_RESPONSE)
         }
     };
-    HttpGrant::new(&file.allow, &file.addresses, timeout, max_response).unwrap_or_else(|e| {
+    HttpGrant::new(
+        &file.allow,
+        &file.addresses,
+        timeout,
+        deadline,
+        max_response,
+    )
+    .unwrap_or_else(|e| {
         problems.extend(e.problems.into_iter().map(|p| format!("http: {p}")));
         HttpGrant::none()
     })

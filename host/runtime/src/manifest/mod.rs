@@ -71,9 +71,10 @@ impl Default for Defaults {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
     /// Not TOML, a field the manifest does not have, or a value of the wrong
-    /// type: the TOML parser's message, with the line and column.
-    #[error("{}", .0.to_string().trim())]
-    Syntax(toml::de::Error),
+    /// type: the TOML parser's message, with the line and column and a
+    /// bounded excerpt of the line (see [`weft_core::excerpt`]).
+    #[error("{0}")]
+    Syntax(String),
     /// Well-formed, but values that cannot be accepted (or, from
     /// [`Manifest::check_world`], fields that do not fit the module's world).
     #[error("{}", .0.join("\n"))]
@@ -155,7 +156,9 @@ struct File {
 impl Manifest {
     /// Parses a manifest; the error lists every problem found, one per line.
     pub fn parse(text: &str, defaults: &Defaults) -> Result<Self, ManifestError> {
-        let file: File = toml::from_str(text).map_err(ManifestError::Syntax)?;
+        let file: File = toml::from_str(text).map_err(|e| {
+            ManifestError::Syntax(weft_core::excerpt::toml_error(text, e.span(), e.message()))
+        })?;
         let mut problems = Vec::new();
         // 1. Topics: what the module receives and where it may publish.
         let subscribe = patterns(&file.subscribe, "subscribe", &mut problems);
@@ -187,6 +190,11 @@ impl Manifest {
         // 7. [config], secret references resolved.
         let config = config::parse(file.config, &defaults.secrets, &mut problems);
         if !problems.is_empty() {
+            // Problems quote values, which may be huge: each is cut to a line.
+            let problems = problems
+                .iter()
+                .map(|p| weft_core::excerpt::bounded(p))
+                .collect();
             return Err(ManifestError::Problems(problems));
         }
         Ok(Self {

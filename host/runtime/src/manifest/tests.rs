@@ -188,3 +188,29 @@ fn a_manifest_error_shows_one_problem_per_line() {
         "{syntax}"
     );
 }
+
+#[test]
+fn an_http_deadline_is_read_and_bounded() {
+    let m = Manifest::parse(
+        "[http]\nallow = [\"https://api.example\"]\ndeadline = \"90s\"\n",
+        &Defaults::default(),
+    )
+    .unwrap();
+    assert_eq!(m.http.deadline(), Duration::from_secs(90));
+    let default = Manifest::parse(
+        "[http]\nallow = [\"https://api.example\"]\n",
+        &Defaults::default(),
+    )
+    .unwrap();
+    assert_eq!(default.http.deadline(), crate::http::DEFAULT_DEADLINE);
+    let err = Manifest::parse(
+        "[http]\nallow = [\"https://api.example\"]\ndeadline = \"2h\"\n",
+        &Defaults::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("http: deadline = 7200s is out of range"),
+        "{err}"
+    );
+}

@@ -1,13 +1,13 @@
 //! `POST /v1/events/{topic}`: CloudEvents in, `202` once they are durable.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use weft_core::{PublishError, Topic, cloudevents};
 
+use super::extract::{Path, RawBody};
 use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, Problem, problem};
@@ -17,7 +17,7 @@ pub async fn ingest(
     Extension(access): Extension<Access>,
     Path(topic): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     let topic = match Topic::parse(&topic) {
         Ok(t) => t,

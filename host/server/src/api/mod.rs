@@ -19,6 +19,7 @@
 //! by the modules it uses, so the graph stays one way:
 //! `api → {auth, problem, subscriptions, supervisor::Board}`.
 
+pub mod extract;
 mod ingest;
 mod repair;
 mod state;
@@ -29,7 +30,7 @@ mod tap;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 
@@ -37,7 +38,57 @@ pub use state::AppState;
 
 use crate::problem::{Kind, problem};
 
-pub fn router(state: AppState, max_body: usize) -> Router {
+/// Every route the host serves: the API, `hooks` (the webhook routes) beside
+/// it, the answers for unknown paths and wrong methods, and [`ensure`] around
+/// all of it, so that every error that leaves is a problem.
+///
+/// [`ensure`]: crate::problem::ensure
+pub fn app(state: AppState, max_body: usize, hooks: Router) -> Router {
+    let (auth, auth_405) = (state.auth.clone(), state.auth.clone());
+    router(state, max_body)
+        .merge(hooks)
+        .fallback(move |req: Request| not_found(auth.clone(), req))
+        .method_not_allowed_fallback(move |req: Request| method_not_allowed(auth_405.clone(), req))
+        .layer(axum::middleware::map_response(crate::problem::ensure))
+}
+
+/// An unknown path. Under `/v1` the caller is authenticated first: without a
+/// known token it gets `401` (or a non-admin token `403`) whether the route
+/// exists or not, so probing tells it nothing.
+async fn not_found(auth: std::sync::Arc<crate::auth::Auth>, req: Request) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/v1/")
+        && let Err(refused) = crate::auth::authorize(&auth, req.headers(), path)
+    {
+        return refused.into_response();
+    }
+    problem(
+        Kind::NotFound,
+        format!(
+            "no route {} {path}: the API is under /v1 (events, tap, status, errors, subscriptions), webhooks under /hooks/NAME, probes at /healthz and /readyz",
+            req.method()
+        ),
+    )
+}
+
+async fn method_not_allowed(auth: std::sync::Arc<crate::auth::Auth>, req: Request) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/v1/")
+        && let Err(refused) = crate::auth::authenticate(&auth, req.headers(), path)
+    {
+        return refused.into_response();
+    }
+    problem(
+        Kind::MethodNotAllowed,
+        format!(
+            "{} is not a method of {}: the `Allow` header lists those that are",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .route("/v1/events/{*topic}", post(ingest::ingest))
         .route("/v1/tap", get(tap::tap))

@@ -9,7 +9,7 @@
 //! (`"to": "topic"`) also needs `publish` grants for the topics it publishes to.
 
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use weft_core::Pattern;
 use weft_core::failure::Status;
 use weft_core::repair::{self, Edit, ReplayTo, Selection};
 
+use super::extract::{self, Expect, Path, Query};
 use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, problem};
@@ -47,6 +48,21 @@ pub struct SelectionParams {
     /// Purge: the confirmation.
     #[serde(default)]
     confirm: bool,
+}
+
+impl Expect for SelectionParams {
+    const WHAT: &'static str = "a selection has module, seq (a number), topic (a pattern), reason (text), since and until (RFC 3339 times like 2026-01-31T12:00:00Z), status (failed, replayed or any), limit (a number) and all (true or false); a replay also to (module or topic), data or data_base64, set (an object of attributes); a purge confirm (true)";
+}
+
+/// `/v1/errors/{module}/{seq}`.
+#[derive(Deserialize)]
+pub struct RecordPath {
+    module: String,
+    seq: u64,
+}
+
+impl Expect for RecordPath {
+    const WHAT: &'static str = "the path is /v1/errors/MODULE/SEQ with SEQ a number: a record's `seq` as `weft errors list` shows it";
 }
 
 impl SelectionParams {
@@ -127,7 +143,7 @@ pub async fn list_module(
 
 pub async fn show(
     State(app): State<AppState>,
-    Path((module, seq)): Path<(String, u64)>,
+    Path(RecordPath { module, seq }): Path<RecordPath>,
 ) -> Response {
     let sel = Selection {
         module: Some(module.clone()),
@@ -147,7 +163,7 @@ pub async fn show(
 pub async fn replay(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,
-    Json(body): Json<SelectionParams>,
+    extract::Json(body): extract::Json<SelectionParams>,
 ) -> Response {
     if body.is_empty() && !body.all {
         return problem(
@@ -247,7 +263,10 @@ async fn replay_granted(app: &AppState, access: &Access, sel: &Selection, edit: 
     Json(report).into_response()
 }
 
-pub async fn purge(State(app): State<AppState>, Json(body): Json<SelectionParams>) -> Response {
+pub async fn purge(
+    State(app): State<AppState>,
+    extract::Json(body): extract::Json<SelectionParams>,
+) -> Response {
     if body.is_empty() && !body.all {
         return problem(
             Kind::InvalidRequest,

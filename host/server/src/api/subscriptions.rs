@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use weft_core::cloudevents;
 use weft_core::consumer::{Consumer, Delivery};
 use weft_core::name::{NAME_RULE, Name, QueueOwner, queue_of_subscription};
 
+use super::extract::{self, Expect, Path, Query};
 use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, problem};
@@ -48,7 +49,7 @@ pub async fn list(State(app): State<AppState>) -> Response {
 pub async fn put(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    Json(def): Json<Definition>,
+    extract::Json(def): extract::Json<Definition>,
 ) -> Response {
     let queue = match Name::parse(&name) {
         Ok(n) => queue_of_subscription(&n),
@@ -145,10 +146,22 @@ fn consumer_of(app: &AppState, access: &Access, name: &str) -> Result<Consumer, 
     }
 }
 
+/// Most events one pull hands out.
+const MAX_PULL: usize = 10_000;
+
 #[derive(Deserialize)]
 pub struct PullQuery {
     #[serde(default = "hundred")]
     max: usize,
+}
+
+impl Expect for PullQuery {
+    const WHAT: &'static str =
+        "send `?max=N`, N the most events to hand out, 1 to 10000 (default 100)";
+}
+
+impl Expect for Definition {
+    const WHAT: &'static str = r#"send JSON like {"subscribe": ["orders/>"], "max_queue_events": 100000, "max_queue_bytes": 1073741824} (subscribe: topic patterns; the limits are optional)"#;
 }
 
 pub async fn pull(
@@ -161,7 +174,13 @@ pub async fn pull(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    match consumer.pull(q.max.clamp(1, 10_000)) {
+    if q.max == 0 {
+        return problem(
+            Kind::InvalidRequest,
+            format!("`max=0` asks for nothing: {}", PullQuery::WHAT),
+        );
+    }
+    match consumer.pull(q.max.min(MAX_PULL)) {
         Ok(batch) => {
             let events: Vec<_> = batch.iter().map(delivery_json).collect();
             Json(json!({ "subscription": name, "events": events })).into_response()
@@ -180,6 +199,10 @@ fn delivery_json(d: &Delivery) -> serde_json::Value {
 #[derive(Deserialize)]
 pub struct AckQuery {
     upto: u64,
+}
+
+impl Expect for AckQuery {
+    const WHAT: &'static str = "send `?upto=SEQ`, the `seq` of the last event handled: it and every event before it are acknowledged";
 }
 
 pub async fn ack(

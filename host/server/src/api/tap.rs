@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use weft_core::{Pattern, Topic, cloudevents};
 
+use super::extract::{Expect, Query};
 use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, problem};
@@ -22,6 +23,11 @@ use crate::problem::{Kind, problem};
 pub struct TapQuery {
     #[serde(default = "all")]
     pattern: String,
+}
+
+impl Expect for TapQuery {
+    const WHAT: &'static str =
+        "send `?pattern=P`, a topic pattern like `orders/>` (default `>`: everything)";
 }
 
 fn all() -> String {

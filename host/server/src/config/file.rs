@@ -13,6 +13,8 @@ pub(super) struct File {
     #[serde(default)]
     pub(super) ingest: IngestFile,
     #[serde(default)]
+    pub(super) http: HttpFile,
+    #[serde(default)]
     pub(super) store: StoreFile,
     #[serde(default)]
     pub(super) modules: ModulesFile,
@@ -89,4 +91,15 @@ pub(super) struct ModulesFile {
     pub(super) max_queue_bytes: Option<String>,
     pub(super) keep_removed: Option<String>,
     pub(super) pool_instances: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HttpFile {
+    pub(super) header_timeout: Option<String>,
+    pub(super) idle_timeout: Option<String>,
+    pub(super) body_timeout: Option<String>,
+    pub(super) body_min_rate: Option<String>,
+    /// A count, or `"auto"`; read as a plain value to word what else is refused.
+    pub(super) max_connections: Option<toml::Value>,
 }

@@ -112,6 +112,8 @@ pub struct SubscriptionConfig {
 pub struct HostConfig {
     pub paths: Paths,
     pub ingest: IngestConfig,
+    /// `[http]`: the listener's timeouts and connection cap.
+    pub http: crate::edge::Settings,
     /// The store's own settings; `path` follows [`Paths::store`] (see
     /// [`HostConfig::with_paths`]).
     pub store: StoreConfig,
@@ -138,6 +140,7 @@ impl Default for HostConfig {
                 max_body: 1024 * 1024,
                 max_batch_events: 1000,
             },
+            http: crate::edge::Settings::default(),
             disk: DiskQuota::default(),
             modules: ModulesConfig {
                 defaults: Defaults::default(),
@@ -177,7 +180,9 @@ impl HostConfig {
 
     /// Parses a config file's text; the error lists every problem, one per line.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let file: file::File = toml::from_str(text)?;
+        let file: file::File = toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!(weft_core::excerpt::toml_error(text, e.span(), e.message()))
+        })?;
         let mut c = Self::default();
         let mut p = Problems::default();
         // 1. [ingest]
@@ -195,16 +200,18 @@ impl HostConfig {
             "ingest.dedup_window",
             &mut c.store.dedup_window,
         );
-        // 2. [store]
+        // 2. [http]
+        http(&file.http, &mut c.http, &mut p);
+        // 3. [store]
         store(&file.store, &mut c, &mut p);
-        // 3. [modules]
+        // 4. [modules]
         modules(&file.modules, &mut c.modules, &mut p);
-        // 4. [errors]
+        // 5. [errors]
         let e = &file.errors;
         c.errors.max_replays = e.max_replays.unwrap_or(c.errors.max_replays);
         p.duration(&e.retention, "errors.retention", &mut c.errors.retention);
         c.errors.max_records = e.max_records.unwrap_or(c.errors.max_records);
-        // 5. [subscriptions.NAME]
+        // 6. [subscriptions.NAME]
         for (name, sub) in file.subscriptions {
             let mut quota = Quota::default();
             quota.max_events = sub.max_queue_events.unwrap_or(quota.max_events);
@@ -227,7 +234,7 @@ impl HostConfig {
                 Err(e) => p.0.push(format!("subscriptions.{name}.subscribe: {e}")),
             }
         }
-        // 6. [secrets], then [tokens] that name them. Manifests see the secrets too.
+        // 7. [secrets], then [tokens] that name them. Manifests see the secrets too.
         match crate::secrets::resolve(&file.secrets, |var| std::env::var(var)) {
             Ok(secrets) => c.secrets = secrets,
             Err(problems) => p.0.extend(problems),
@@ -241,8 +248,47 @@ impl HostConfig {
         if p.0.is_empty() {
             Ok(c)
         } else {
-            anyhow::bail!("{}", p.0.join("\n"))
+            anyhow::bail!("{}", weft_core::excerpt::bounded(&p.0.join("\n")))
         }
+    }
+}
+
+/// `[http]`. Timeouts must be more than zero: a zero would close every
+/// connection at once. The rate is written per second (`"16KiB/s"`).
+fn http(f: &file::HttpFile, h: &mut crate::edge::Settings, p: &mut Problems) {
+    for (value, field, into) in [
+        (
+            &f.header_timeout,
+            "http.header_timeout",
+            &mut h.header_timeout,
+        ),
+        (&f.idle_timeout, "http.idle_timeout", &mut h.idle_timeout),
+        (&f.body_timeout, "http.body_timeout", &mut h.body_timeout),
+    ] {
+        p.duration(value, field, into);
+        if into.is_zero() {
+            p.0.push(format!(
+                "{field} = \"0s\": a timeout must be more than zero"
+            ));
+        }
+    }
+    if let Some(rate) = &f.body_min_rate {
+        match rate.strip_suffix("/s").map(|size| units::parse_size(size.trim())) {
+            Some(Ok(bytes)) if bytes > 0 => h.body_min_rate = bytes,
+            _ => p.0.push(format!(
+                "http.body_min_rate = \"{rate}\" is not a rate like \"16KiB/s\" (more than zero bytes per second)"
+            )),
+        }
+    }
+    match &f.max_connections {
+        None => {}
+        Some(toml::Value::String(s)) if s == "auto" => h.max_connections = None,
+        Some(toml::Value::Integer(n)) if *n > 0 => {
+            h.max_connections = Some(usize::try_from(*n).unwrap_or(usize::MAX));
+        }
+        Some(other) => p.0.push(format!(
+            "http.max_connections = {other}: a number of connections (1 or more) or \"auto\" (half the open-file limit, at most 10000)"
+        )),
     }
 }
 

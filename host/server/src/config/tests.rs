@@ -163,3 +163,31 @@ fn a_missing_secret_names_the_secret_and_its_source() {
         "{err}"
     );
 }
+
+#[test]
+fn the_listener_table_parses_with_units_and_refuses_zero_and_nonsense() {
+    let c = HostConfig::parse(
+        "[http]\nheader_timeout = \"2s\"\nidle_timeout = \"1m\"\nbody_timeout = \"5s\"\nbody_min_rate = \"1KiB/s\"\nmax_connections = 300\n",
+    )
+    .unwrap();
+    assert_eq!(c.http.header_timeout, Duration::from_secs(2));
+    assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.http.body_timeout, Duration::from_secs(5));
+    assert_eq!(c.http.body_min_rate, 1024);
+    assert_eq!(c.http.max_connections, Some(300));
+    let d = HostConfig::parse("[http]\nmax_connections = \"auto\"\n").unwrap();
+    assert_eq!(d.http.max_connections, None, "auto: from the file limit");
+    assert_eq!(d.http.header_timeout, Duration::from_secs(10));
+    let err = HostConfig::parse(
+        "[http]\nheader_timeout = \"0s\"\nbody_min_rate = \"16KiB\"\nmax_connections = 0\n",
+    )
+    .unwrap_err()
+    .to_string();
+    for needle in [
+        "http.header_timeout = \"0s\"",
+        "http.body_min_rate = \"16KiB\" is not a rate like \"16KiB/s\"",
+        "http.max_connections = 0",
+    ] {
+        assert!(err.contains(needle), "{needle} missing in: {err}");
+    }
+}

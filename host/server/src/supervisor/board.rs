@@ -130,7 +130,7 @@ impl Board {
                 file.clone(),
                 Refusal {
                     file,
-                    reason: reason.to_owned(),
+                    reason: weft_core::excerpt::bounded(reason),
                     at: now(),
                 },
             );

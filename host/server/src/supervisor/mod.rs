@@ -267,7 +267,9 @@ impl Supervisor {
             tracing::info!(module = %name, bytes = size, "loading a large module (compiled once, then cached)");
         }
         let loaded = tokio::task::spawn_blocking(move || {
-            weft_runtime::load_file(&runtime, &path, &defaults).map_err(|e| e.to_string())
+            // Bounded: a reason quotes the file, whose lines may be megabytes.
+            weft_runtime::load_file(&runtime, &path, &defaults)
+                .map_err(|e| weft_core::excerpt::bounded(&e.to_string()))
         })
         .await?;
         let compile_ms = started.elapsed().as_millis() as u64;

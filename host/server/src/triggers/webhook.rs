@@ -68,10 +68,19 @@ async fn hook(
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, hooks.max_body).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(e) => {
+            if let Some(timeout) = crate::edge::body::timeout_in(&e) {
+                return problem(
+                    Kind::RequestTimeout,
+                    format!("{timeout}: the connector was not called"),
+                );
+            }
             return problem(
                 Kind::PayloadTooLarge,
-                format!("the body is over the limit of {} bytes", hooks.max_body),
+                format!(
+                    "the body is over this host's limit of {} bytes ([ingest] max_body): the connector was not called",
+                    hooks.max_body
+                ),
             );
         }
     };
@@ -132,6 +141,8 @@ async fn hook(
     }
     let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() = status;
+    // The connector's answer goes out as it is, even an error of its own.
+    response.extensions_mut().insert(crate::problem::Verbatim);
     for (k, v) in reply.headers {
         match (
             HeaderName::from_bytes(k.as_bytes()),
