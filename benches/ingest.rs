@@ -275,8 +275,6 @@ async fn store_round(
                                 extensions: Vec::new(),
                                 topic: TOPIC.into(),
                                 data: data[id as usize % DISTINCT].as_bytes().to_vec(),
-                                hops: 0,
-                                origin: None,
                             };
                             NewEvent {
                                 dedup: Some(event.dedup_key()),
