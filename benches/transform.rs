@@ -186,8 +186,6 @@ impl Native {
             extensions: event.extensions.clone(),
             topic: self.output_topic.clone(),
             data,
-            hops: event.hops,
-            origin: None,
         }])
     }
 }
