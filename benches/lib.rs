@@ -269,8 +269,6 @@ pub fn order_event(i: u64) -> Event {
         extensions: Vec::new(),
         topic: "orders/created".into(),
         data: order_json(i).into_bytes(),
-        hops: 0,
-        origin: None,
     }
 }
 
