@@ -25,10 +25,6 @@ pub struct Event {
     pub topic: String,
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
-    /// Mesh hosts the event (or what it was made from) crossed; not an attribute.
-    pub hops: u32,
-    /// The mesh host it was imported from; `None` for events accepted here.
-    pub origin: Option<String>,
 }
 
 /// A stored event could not be decoded: the store holds bytes this build cannot read.
@@ -94,8 +90,6 @@ mod tests {
             subject: Some("s".into()),
             time: None,
             datacontenttype: Some("application/json".into()),
-            hops: 0,
-            origin: None,
             dataschema: None,
             extensions: vec![("traceparent".into(), "00-x".into())],
             topic: "a/b".into(),

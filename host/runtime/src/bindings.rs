@@ -545,8 +545,6 @@ pub fn from_wit(e: WitEvent) -> weft_core::Event {
         subject: e.subject,
         time: e.time,
         datacontenttype: e.datacontenttype,
-        hops: 0,
-        origin: None,
         dataschema: e.dataschema,
         extensions: e.extensions,
         topic: e.topic,

@@ -82,8 +82,6 @@ fn binary_mode_reads_percent_encoded_headers_and_extensions() {
             subject: Some("café au lait".into()),
             time: Some("2024-05-01T12:00:00+02:00".into()),
             datacontenttype: Some("text/plain; charset=utf-8".into()),
-            hops: 0,
-            origin: None,
             dataschema: Some("https://example.com/order.json".into()),
             extensions: vec![
                 ("note".into(), "50% off".into()),
@@ -407,8 +405,6 @@ fn to_json_and_from_json_round_trip() {
         subject: Some("café".into()),
         time: Some("2024-05-01T12:00:00Z".into()),
         datacontenttype: Some("application/json".into()),
-        hops: 0,
-        origin: None,
         dataschema: Some("https://example.com/o.json".into()),
         extensions: vec![("traceparent".into(), "00-x".into())],
         topic: "orders/created".into(),
@@ -422,24 +418,18 @@ fn to_json_and_from_json_round_trip() {
 
     let text = Event {
         datacontenttype: Some("text/plain".into()),
-        hops: 0,
-        origin: None,
         data: b"hello".to_vec(),
         ..base.clone()
     };
     assert_eq!(to_json(&text)["data"], "hello");
     let bytes = Event {
         datacontenttype: None,
-        hops: 0,
-        origin: None,
         data: b"\x00\xffnot json".to_vec(),
         ..base.clone()
     };
     assert_eq!(to_json(&bytes)["data_base64"], "AP9ub3QganNvbg==");
     let empty = Event {
         data: Vec::new(),
-        hops: 0,
-        origin: None,
         subject: None,
         ..base.clone()
     };

@@ -33,8 +33,6 @@ pub fn event(id: &str, topic: &str, subject: Option<&str>) -> Event {
         subject: subject.map(str::to_owned),
         time: None,
         datacontenttype: None,
-        hops: 0,
-        origin: None,
         dataschema: None,
         extensions: Vec::new(),
         topic: topic.into(),

@@ -178,8 +178,6 @@ impl Scripted {
             subject: input.subject.clone(),
             time: None,
             datacontenttype: None,
-            hops: 0,
-            origin: None,
             dataschema: None,
             extensions: vec![(MADE_BY.into(), self.version.clone())],
             topic: topic.into(),
