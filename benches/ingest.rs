@@ -274,7 +274,9 @@ async fn store_round(
                                 dataschema: None,
                                 extensions: Vec::new(),
                                 topic: TOPIC.into(),
-                                data: data[id as usize % DISTINCT].as_bytes().to_vec(),
+                                data: Some(data[id as usize % DISTINCT].as_bytes().to_vec()),
+                                hops: 0,
+                                origin: None,
                             };
                             NewEvent {
                                 dedup: Some(event.dedup_key()),

@@ -166,7 +166,7 @@ impl Native {
     }
 
     fn one(&self, event: &Event) -> Outcome {
-        let fields = match serde_json::from_slice::<Value>(&event.data) {
+        let fields = match serde_json::from_slice::<Value>(event.data_bytes()) {
             Ok(Value::Object(fields)) => fields,
             Ok(_) => return Outcome::Reject("data must be a JSON object".into()),
             Err(e) => return Outcome::Reject(format!("data is not JSON: {e}")),
@@ -185,7 +185,9 @@ impl Native {
             dataschema: event.dataschema.clone(),
             extensions: event.extensions.clone(),
             topic: self.output_topic.clone(),
-            data,
+            data: Some(data),
+            hops: 0,
+            origin: None,
         }])
     }
 }

@@ -229,7 +229,7 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// Names of exports, imports and groups: they become queue and consumer names.
 fn valid_name(name: &str) -> bool {
-    weft_core::name::valid(name)
+    weft_core::Name::parse(name).is_ok()
 }
 
 /// A host name as NATS and the KV bucket take it: letters, digits, `-`, `_`, `.`.

@@ -287,9 +287,11 @@ impl Exporter {
         tracing::error!(export = %self.export.name, seq, %reason, "mesh: event moved to the export's error queue");
         let now = chrono::Utc::now().to_rfc3339();
         let record = FailureRecord {
-            event: event
-                .map(cloudevents::to_json)
-                .unwrap_or_else(|| serde_json::json!({ "seq": seq })),
+            event: match event {
+                Some(e) => cloudevents::to_json(e),
+                None => serde_json::value::to_raw_value(&serde_json::json!({ "seq": seq }))
+                    .unwrap_or_default(),
+            },
             topic: event.map(|e| e.topic.clone()).unwrap_or_default(),
             module: self.owner.clone(),
             version: String::new(),

@@ -76,13 +76,10 @@ pub fn encode(event: &Event, prefix: &Prefix, mode: Mode, origin: &str, hops: u3
     }
 }
 
-/// The JSON event format, without weft's `topic` member (the subject says it).
+/// The JSON event format, without weft's `topic` member (the subject says it),
+/// the data as the exact text it arrived as.
 fn structured(event: &Event) -> Bytes {
-    let mut json = cloudevents::to_json(event);
-    if let Some(map) = json.as_object_mut() {
-        map.remove("topic");
-    }
-    Bytes::from(json.to_string())
+    Bytes::from(cloudevents::to_json_text(event, cloudevents::Form::Wire))
 }
 
 fn binary(event: &Event, headers: &mut async_nats::HeaderMap) -> Bytes {
@@ -100,13 +97,15 @@ fn binary(event: &Event, headers: &mut async_nats::HeaderMap) -> Bytes {
     if let Some(v) = &event.dataschema {
         put("ce-dataschema", v);
     }
+    // Binary mode carries every extension as its canonical string, as the HTTP
+    // binding does; its type travels only in structured mode.
     for (name, value) in &event.extensions {
-        put(&format!("ce-{name}"), value);
+        put(&format!("ce-{name}"), &value.canonical());
     }
     if let Some(ct) = &event.datacontenttype {
         headers.insert("content-type", ct.as_str());
     }
-    Bytes::from(event.data.clone())
+    Bytes::from(event.data.clone().unwrap_or_default())
 }
 
 /// What the CloudEvents HTTP binding percent-encodes in a header value, used for
@@ -219,7 +218,7 @@ mod tests {
             dataschema: None,
             extensions: vec![("region".into(), "eu west".into())],
             topic: "orders/eu".into(),
-            data: br#"{"n":1}"#.to_vec(),
+            data: Some(br#"{"n":1}"#.to_vec()),
             hops: 0,
             origin: None,
         }
@@ -289,7 +288,7 @@ mod tests {
     fn the_message_id_depends_on_source_and_id_only() {
         let a = event();
         let mut b = event();
-        b.data = b"other".to_vec();
+        b.data = Some(b"other".to_vec());
         b.topic = "elsewhere".into();
         assert_eq!(msg_id(&a), msg_id(&b));
         b.id = "o-2".into();

@@ -713,3 +713,75 @@ async fn a_poller_swapped_mid_feed_goes_on_from_its_cursor() {
     );
     assert_eq!(swaps(&host.get("/v1/status").await), 2);
 }
+
+/// What a sink was sent, body by body, byte for byte.
+#[derive(Default)]
+struct Bodies(Mutex<Vec<String>>);
+
+async fn keep_body(State(b): State<Arc<Bodies>>, body: String) -> StatusCode {
+    b.0.lock().unwrap().push(body);
+    StatusCode::OK
+}
+
+/// A producer's exact bytes pass a pass-through processor (`echo`) and the
+/// `http-post` example to a sink unaltered: odd whitespace, duplicate keys and a
+/// 30-digit integer in the data, `"data": null` apart from no data. Extensions reach
+/// a guest, and so the sink, as their canonical strings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producers_bytes_pass_a_processor_and_reach_a_sink_unaltered() {
+    let bodies = Arc::new(Bodies::default());
+    let addr = serve(
+        Router::new()
+            .route("/events", post(keep_body))
+            .with_state(bodies.clone()),
+    )
+    .await;
+    let mut host = Host::new(WEFT);
+    host.module(
+        "echo",
+        &guest("echo"),
+        "subscribe = [\"in/>\"]\npublish = [\"orders/>\"]\n[config]\noutput_topic = \"orders/out\"\n",
+    );
+    host.module(
+        "poster",
+        &guest("http-post"),
+        &post_manifest(addr.port(), ""),
+    );
+    host.config(&sink_config("seen", "orders/>"));
+    host.start().await;
+    let odd = "{ \"k\" : 1,\n  \"k\": 2 ,\"big\":123456789012345678901234567890}";
+    let head = r#""specversion":"1.0","source":"/p","type":"t""#;
+    let sent = [
+        format!(r#"{{{head},"id":"odd","count":42,"data":{odd}}}"#),
+        format!(r#"{{{head},"id":"null","data":null}}"#),
+        format!(r#"{{{head},"id":"none"}}"#),
+    ];
+    for body in &sent {
+        let r = host
+            .http
+            .post(host.url("/v1/events/in/a"))
+            .header("content-type", "application/cloudevents+json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    }
+    let b = bodies.clone();
+    assert!(
+        eventually(Duration::from_secs(30), || b.0.lock().unwrap().len() >= 3).await,
+        "three posts:\n{}",
+        host.log()
+    );
+    let got = bodies.0.lock().unwrap().clone();
+    assert!(
+        got[0].ends_with(&format!(r#""count":"42","data":{odd}}}"#)),
+        "{}",
+        got[0]
+    );
+    assert!(got[1].ends_with(r#""data":null}"#), "{}", got[1]);
+    assert!(!got[2].contains("\"data"), "{}", got[2]);
+    // In the host, the output kept its input's extension type: still an Integer.
+    let outputs = host.collect("seen", 3, Duration::from_secs(10)).await;
+    assert_eq!(outputs[0]["count"], json!(42), "{outputs:?}");
+}

@@ -73,7 +73,7 @@ async fn a_poison_event_fails_after_its_attempts_and_replays_after_the_fix(engin
     assert_eq!(out.len(), 1, "{}", host.log());
     assert_eq!(out[0]["data"], "boom-1");
     assert_eq!(out[0]["subject"], "fixed");
-    assert_eq!(out[0]["weftreplays"], "1");
+    assert_eq!(out[0]["weftreplays"], 1, "a CloudEvents Integer");
 
     let shown = host.get(&format!("/v1/errors/orders/{seq}")).await;
     assert_eq!(

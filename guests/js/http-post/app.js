@@ -81,8 +81,10 @@ function base64(bytes) {
   return btoa(binary);
 }
 
-/** The data as a CloudEvents JSON member: JSON when the content type is JSON (or
- *  absent) and the bytes parse, text for `text/*` in UTF-8, else `data_base64`. */
+/** The data as a CloudEvents JSON member, as [name, JSON text]: the data's own bytes
+ *  when the content type is JSON (or absent) and they are JSON (so whitespace, key
+ *  order, duplicate keys and long numbers reach the endpoint as the producer sent
+ *  them, and `null` is `"data": null`), text for `text/*` in UTF-8, else `data_base64`. */
 function dataMember(data, contentType) {
   if (data.length === 0) return undefined;
   let text;
@@ -93,26 +95,25 @@ function dataMember(data, contentType) {
   }
   if (text !== undefined && (contentType === undefined || isJson(contentType))) {
     try {
-      const value = JSON.parse(text);
-      // `null` would read back as absent data, so it goes out as bytes.
-      if (value !== null) return ["data", value];
+      JSON.parse(text);
+      return ["data", text];
     } catch {
       // not JSON after all: text or bytes below
     }
   }
   if (text !== undefined && contentType !== undefined && !isJson(contentType)
       && essence(contentType).startsWith("text/")) {
-    return ["data", text];
+    return ["data", JSON.stringify(text)];
   }
-  return ["data_base64", base64(data)];
+  return ["data_base64", JSON.stringify(base64(data))];
 }
 
-/** The event in the CloudEvents JSON format, as the host writes it (`weft tap`). */
+/** The event in the CloudEvents JSON format, as the host writes it (`weft tap`).
+ *  Extensions go out as the strings the host hands a guest (their canonical form).
+ *  Written as text, not through `JSON.stringify` of a parsed value, so the data is
+ *  not re-encoded. */
 function toCloudEvent(event) {
   const out = {};
-  for (const [name, value] of event.extensions) {
-    if (/^[a-z0-9]+$/.test(name) && !RESERVED.has(name)) out[name] = value;
-  }
   const attributes = {
     specversion: "1.0", id: event.id, source: event.source, type: event.type,
     subject: event.subject, time: event.time, datacontenttype: event.datacontenttype,
@@ -121,9 +122,13 @@ function toCloudEvent(event) {
   for (const [name, value] of Object.entries(attributes)) {
     if (value !== undefined) out[name] = value;
   }
+  for (const [name, value] of event.extensions) {
+    if (/^[a-z0-9]+$/.test(name) && !RESERVED.has(name)) out[name] = value;
+  }
+  const head = JSON.stringify(out);
   const data = dataMember(event.data, event.datacontenttype);
-  if (data !== undefined) out[data[0]] = data[1];
-  return JSON.stringify(out);
+  if (data === undefined) return head;
+  return `${head.slice(0, -1)},${JSON.stringify(data[0])}:${data[1]}}`;
 }
 
 /** What a response's status means for the event. */

@@ -2,15 +2,19 @@
 //! writes it (`weft tap`, `host/core/src/cloudevents`), for sinks that hand events on.
 //!
 //! The attributes are top-level members; weft's routing topic is the non-standard
-//! member `topic`, and extensions are members of their own. `data` is JSON when the
-//! content type is JSON (or absent) and the bytes parse as JSON, a string when the
-//! content type is `text/*` and the bytes are UTF-8, else `data_base64`; empty data
-//! is left out. Extensions whose names are reserved or not lower-case letters and
-//! digits are left out rather than allowed to shadow an attribute.
+//! member `topic`, and extensions are members of their own, as the strings a guest
+//! sees them as (the canonical string form of their CloudEvents type: an Integer
+//! `42` arrives as `"42"`). `data` is written as the exact bytes the event carries
+//! when the content type is JSON (or absent) and the bytes are JSON, so a producer's
+//! whitespace, key order, duplicate keys and long numbers reach the sink unaltered
+//! (and JSON `null` is `"data": null`); a string when the content type is `text/*`
+//! and the bytes are UTF-8; else `data_base64`. Empty data is no data and is left
+//! out. Extensions whose names are reserved or not lower-case letters and digits are
+//! left out rather than allowed to shadow an attribute.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Map, Value};
+use std::fmt::Write as _;
 
 use crate::Event;
 
@@ -35,14 +39,11 @@ const RESERVED: &[&str] = &[
     "topic",
 ];
 
-/// The event as a JSON object in the CloudEvents JSON format.
-pub fn to_json(event: &Event) -> Value {
-    let mut map = Map::new();
-    for (name, value) in &event.extensions {
-        if is_extension_name(name) && !RESERVED.contains(&name.as_str()) {
-            map.insert(name.clone(), Value::String(value.clone()));
-        }
-    }
+/// The event as text in the CloudEvents JSON format, one line unless the data
+/// itself holds line breaks, no newline at the end.
+pub fn to_json(event: &Event) -> String {
+    let mut out = String::with_capacity(256 + event.data.len());
+    out.push('{');
     let attributes = [
         ("specversion", Some(SPEC_VERSION)),
         ("id", Some(event.id.as_str())),
@@ -56,37 +57,54 @@ pub fn to_json(event: &Event) -> Value {
     ];
     for (name, value) in attributes {
         if let Some(value) = value {
-            map.insert(name.to_owned(), Value::String(value.to_owned()));
+            member(&mut out, name, &quoted(value));
         }
     }
-    if let Some((name, value)) = data_to_json(&event.data, event.datacontenttype.as_deref()) {
-        map.insert(name.to_owned(), value);
+    for (name, value) in &event.extensions {
+        if is_extension_name(name) && !RESERVED.contains(&name.as_str()) {
+            member(&mut out, name, &quoted(value));
+        }
     }
-    Value::Object(map)
+    if let Some((name, value)) = data_member(&event.data, event.datacontenttype.as_deref()) {
+        member(&mut out, name, &value);
+    }
+    out.push('}');
+    out
 }
 
-/// The event serialized in the CloudEvents JSON format, one line, no newline.
+/// [`to_json`] as bytes, for a request or a file.
 pub fn to_vec(event: &Event) -> Vec<u8> {
-    // Serializing a `Value` cannot fail: its keys are strings.
-    serde_json::to_vec(&to_json(event)).unwrap_or_default()
+    to_json(event).into_bytes()
 }
 
-fn data_to_json(data: &[u8], content_type: Option<&str>) -> Option<(&'static str, Value)> {
+fn member(out: &mut String, name: &str, value: &str) {
+    if out.len() > 1 {
+        out.push(',');
+    }
+    let _ = write!(out, "{}:{value}", quoted(name));
+}
+
+fn quoted(s: &str) -> String {
+    // Serializing a string cannot fail.
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn data_member(data: &[u8], content_type: Option<&str>) -> Option<(&'static str, String)> {
     if data.is_empty() {
         return None;
     }
-    if content_type.is_none_or(is_json) {
-        // `null` would read back as absent data, so it goes out as bytes.
-        match serde_json::from_slice::<Value>(data) {
-            Ok(Value::Null) | Err(_) => {}
-            Ok(value) => return Some(("data", value)),
-        }
+    let text = core::str::from_utf8(data).ok();
+    if content_type.is_none_or(is_json)
+        && let Some(text) = text
+        && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    {
+        return Some(("data", text.to_owned()));
     }
-    let text = content_type.is_some_and(|ct| !is_json(ct) && essence(ct).starts_with("text/"));
-    if let Some(text) = text.then(|| core::str::from_utf8(data).ok()).flatten() {
-        return Some(("data", Value::String(text.to_owned())));
+    let is_text = content_type.is_some_and(|ct| !is_json(ct) && essence(ct).starts_with("text/"));
+    if let Some(text) = text.filter(|_| is_text) {
+        return Some(("data", quoted(text)));
     }
-    Some(("data_base64", Value::String(BASE64.encode(data))))
+    Some(("data_base64", quoted(&BASE64.encode(data))))
 }
 
 /// A media type's lower-case `type/subtype`, without parameters.
@@ -113,7 +131,7 @@ fn is_extension_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -128,11 +146,14 @@ mod tests {
             .with_extension("Bad-Name", "x")
     }
 
+    fn parsed(event: &Event) -> Value {
+        serde_json::from_str(&to_json(event)).unwrap()
+    }
+
     #[test]
     fn json_data_is_embedded_and_attributes_are_members() {
-        let value = to_json(&order());
         assert_eq!(
-            value,
+            parsed(&order()),
             json!({
                 "specversion": "1.0", "id": "42", "source": "/shop", "type": "order.created",
                 "datacontenttype": "application/json; charset=utf-8", "topic": "orders/created",
@@ -142,16 +163,23 @@ mod tests {
     }
 
     #[test]
+    fn json_data_goes_out_as_the_exact_bytes_it_came_as() {
+        let odd = "{ \"k\" : 1,\n \"k\": 2, \"big\": 123456789012345678901234567890 }";
+        let text = to_json(&order().with_data(odd));
+        assert!(text.ends_with(&format!(r#""data":{odd}}}"#)), "{text}");
+        let null = to_json(&order().with_data("null"));
+        assert!(null.ends_with(r#""data":null}"#), "{null}");
+    }
+
+    #[test]
     fn text_stays_text_and_bytes_become_base64() {
         let text = order().with_content_type("text/plain").with_data("hello");
-        assert_eq!(to_json(&text)["data"], "hello");
+        assert_eq!(parsed(&text)["data"], "hello");
         let bytes = order()
             .with_content_type("application/octet-stream")
             .with_data(b"\x00\xffnot json".to_vec());
-        assert_eq!(to_json(&bytes)["data_base64"], "AP9ub3QganNvbg==");
-        let null = order().with_data("null");
-        assert_eq!(to_json(&null)["data_base64"], "bnVsbA==");
+        assert_eq!(parsed(&bytes)["data_base64"], "AP9ub3QganNvbg==");
         let empty = order().with_data(Vec::new());
-        assert!(to_json(&empty).get("data").is_none());
+        assert!(parsed(&empty).get("data").is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! `weft`: the command line. `weft run` runs a host (the `weft-server` crate);
 //! the other commands talk to a running host over its HTTP API (`client`), or
-//! work offline on a module file (`check`, `test`, `new`).
+//! work offline on a module file (`check`, `test`, `new`) or a stopped host's store
+//! (`store compact`).
 //!
 //! | module | what |
 //! |---|---|
@@ -46,6 +47,8 @@ enum Command {
     New(commands::new::Args),
     /// Run FILE.wasm on sample events offline and print what it emits.
     Test(commands::test::Args),
+    /// Work on a stopped host's store: `weft store compact`.
+    Store(commands::store::Args),
 }
 
 #[tokio::main]
@@ -63,6 +66,7 @@ async fn main() -> std::process::ExitCode {
         Command::Check(a) => commands::check::run(a).await,
         Command::New(a) => commands::new::run(a),
         Command::Test(a) => commands::test::run(a).await,
+        Command::Store(a) => commands::store::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

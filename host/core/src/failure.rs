@@ -4,10 +4,11 @@ use serde::{Deserialize, Serialize};
 
 /// Everything a repair needs: the event as it was, where it was going, who failed
 /// it, why, and how often.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FailureRecord {
-    /// The event, in CloudEvents structured JSON (with its `topic`).
-    pub event: serde_json::Value,
+    /// The event, in CloudEvents structured JSON (with its `topic`), as the exact text
+    /// [`crate::cloudevents::to_json`] wrote: a replay sends its data on unaltered.
+    pub event: Box<serde_json::value::RawValue>,
     pub topic: String,
     pub module: String,
     /// Content hash of the module version that failed it.
@@ -52,10 +53,16 @@ pub const REPLAYS_EXTENSION: &str = "weftreplays";
 impl FailureRecord {
     /// The replay count an event carries.
     pub fn replays_of(event: &crate::Event) -> u32 {
-        event
-            .extension(REPLAYS_EXTENSION)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        match event.extension(REPLAYS_EXTENSION) {
+            Some(crate::ExtValue::Integer(n)) => u32::try_from(*n).unwrap_or(0),
+            Some(other) => other.canonical().parse().unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    /// The event's JSON as a [`serde_json::Value`], to look into (its data re-encoded).
+    pub fn event_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.event.get()).unwrap_or_default()
     }
 
     pub fn encode(&self) -> Vec<u8> {

@@ -128,6 +128,9 @@ impl Hub {
     /// Routes and stores `events`; resolves once they are durable. Refused whole,
     /// with nothing stored, when a subscription or the disk has no room.
     pub async fn publish(&self, events: Vec<Event>) -> Result<Vec<Accepted>, PublishError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let (staged, woken) = self.stage(&events)?;
         let stored = self.inner.store.append(staged).await?;
         Ok(self.accepted(events, stored, &woken))

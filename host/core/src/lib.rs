@@ -29,6 +29,10 @@
 //!   it is never lost silently, and a module whose error queue is full pauses.
 //! - Queue names are spelled in one place, [`name`], and are on disk: module
 //!   queues by the bare module name, subscriptions' with a prefix.
+//! - An event is kept as it was sent: its data is the bytes that arrived (JSON data
+//!   as its exact text), its extensions keep their CloudEvents types, and every
+//!   string attribute is a CloudEvents String; `hops` and `origin` are weft's own and
+//!   never leave in CloudEvents output or reach a guest.
 //! - A lock poisoned by a panic is never ignored: its data is recovered where it
 //!   cannot be half-changed (each site says why), or the caller gets an error.
 //!
@@ -36,6 +40,8 @@
 //!
 //! - [`event`]: the [`Event`] (CloudEvents attributes plus a topic), its stored
 //!   form and derived output ids.
+//! - [`value`]: the CloudEvents type system: which strings attributes may hold,
+//!   typed extension values.
 //! - [`cloudevents`]: the CloudEvents HTTP binding and JSON form.
 //! - [`excerpt`]: bounded excerpts of what refusals quote (a file's line, a value).
 //! - [`topic`]: topics and subscription patterns.
@@ -67,6 +73,7 @@ pub mod route;
 pub mod secrets;
 pub mod topic;
 pub mod units;
+pub mod value;
 pub mod worker;
 
 pub use consumer::Consumer;
@@ -78,6 +85,7 @@ pub use name::{Name, NameError, QueueOwner};
 pub use quota::{DiskQuota, Full, Quota};
 pub use retry::RetryPolicy;
 pub use topic::{Pattern, Patterns, Topic, TopicError};
+pub use value::ExtValue;
 pub use worker::{
     Control, PROBATION_EVENTS, ROLLBACK_AFTER, Report, Subscription, Worker, short, stamp_ingress,
     stamp_outputs,

@@ -14,7 +14,7 @@ use weft_store::{Completion, NewEvent, QueueId, Store};
 
 use crate::failure::{REPLAYS_EXTENSION, RepairEntry, Status};
 use crate::name::{QueueOwner, queue_of_export, queue_of_module};
-use crate::{Event, FailureRecord, Hub, Pattern, Topic, cloudevents};
+use crate::{Event, ExtValue, FailureRecord, Hub, Pattern, Topic, cloudevents};
 
 /// Which records an operation applies to; every filter given must match.
 #[derive(Debug, Clone, Default)]
@@ -170,7 +170,7 @@ pub async fn replay(
             seq: found.seq,
             reason,
         };
-        let mut event = match cloudevents::from_json(found.record.event.clone(), None) {
+        let mut event = match cloudevents::from_json(found.record.event.get(), None) {
             Ok(e) => e,
             Err(e) => {
                 report
@@ -187,7 +187,8 @@ pub async fn replay(
             continue;
         }
         let changes = apply(&mut event, edit)?;
-        set_extension(&mut event, REPLAYS_EXTENSION, (replays + 1).to_string());
+        let count = i32::try_from(replays + 1).unwrap_or(i32::MAX);
+        set_extension(&mut event, REPLAYS_EXTENSION, ExtValue::Integer(count));
         let Some(queue) = module_queue(store, &found.module) else {
             continue;
         };
@@ -271,9 +272,9 @@ fn apply(event: &mut Event, edit: &Edit) -> Result<Vec<String>, RepairError> {
         changes.push(format!(
             "data replaced ({} bytes, was {} bytes)",
             data.len(),
-            event.data.len()
+            event.data_bytes().len()
         ));
-        event.data = data.clone();
+        event.data = Some(data.clone());
     }
     for (name, value) in &edit.set {
         let slot = match name.as_str() {
@@ -311,7 +312,11 @@ fn apply(event: &mut Event, edit: &Edit) -> Result<Vec<String>, RepairError> {
                                 "`{name}` is not an attribute: extension names are lowercase letters and digits"
                             )));
                         }
-                        set_extension(event, name, value.clone())
+                        let typed = match event.extension(name) {
+                            Some(old) => old.like(value.clone()),
+                            None => ExtValue::String(value.clone()),
+                        };
+                        set_extension(event, name, typed).map(|old| old.canonical().into_owned())
                     }
                 }
             }
@@ -324,7 +329,9 @@ fn apply(event: &mut Event, edit: &Edit) -> Result<Vec<String>, RepairError> {
     Ok(changes)
 }
 
-fn set_extension(event: &mut Event, name: &str, value: String) -> Option<String> {
+/// Sets an extension; an edit's string keeps the type the extension had when it is
+/// that type's canonical form (the rule outputs of modules follow, see [`crate::value`]).
+fn set_extension(event: &mut Event, name: &str, value: ExtValue) -> Option<ExtValue> {
     match event.extensions.iter_mut().find(|(k, _)| k == name) {
         Some((_, v)) => Some(std::mem::replace(v, value)),
         None => {

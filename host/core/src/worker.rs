@@ -32,7 +32,7 @@ use crate::handler::{CallError, Handler, Outcome};
 use crate::hub::Hub;
 use crate::name::{Name, queue_of_module};
 use crate::retry::RetryPolicy;
-use crate::{Event, Patterns, Topic};
+use crate::{Event, ExtValue, Patterns, Topic};
 
 /// How often an idle worker looks at its queue even without a wake-up.
 const IDLE_POLL: Duration = Duration::from_secs(5);
@@ -450,12 +450,12 @@ impl Worker {
             .iter()
             .map(|e| {
                 let key = match self.sub.key.as_str() {
-                    "id" => Some(e.id.as_str()),
-                    "source" => Some(e.source.as_str()),
-                    "type" => Some(e.ty.as_str()),
-                    "topic" => Some(e.topic.as_str()),
-                    "subject" => e.subject.as_deref(),
-                    other => e.extension(other),
+                    "id" => Some(std::borrow::Cow::Borrowed(e.id.as_str())),
+                    "source" => Some(e.source.as_str().into()),
+                    "type" => Some(e.ty.as_str().into()),
+                    "topic" => Some(e.topic.as_str().into()),
+                    "subject" => e.subject.as_deref().map(Into::into),
+                    other => e.extension(other).map(|v| v.canonical()),
                 };
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 std::hash::Hash::hash(&key, &mut h);
@@ -634,7 +634,10 @@ impl Worker {
     fn unreadable(&self, d: &Delivery, error: &str) -> Vec<u8> {
         let now = chrono::Utc::now().to_rfc3339();
         FailureRecord {
-            event: serde_json::json!({ "stored_bytes": d.payload.len(), "seq": d.seq }),
+            event: serde_json::value::to_raw_value(
+                &serde_json::json!({ "stored_bytes": d.payload.len(), "seq": d.seq }),
+            )
+            .unwrap_or_default(),
             topic: String::new(),
             module: self.sub.name.clone(),
             version: String::new(),
@@ -656,7 +659,10 @@ pub fn short(version: &str) -> &str {
 }
 
 /// Checks and stamps a module's outputs for one input: valid topics the manifest
-/// grants, a `type`, ids derived from the input and position, a default `source`.
+/// grants, a `type`, CloudEvents strings in every string attribute (an output with a
+/// control character is refused like one to an ungranted topic), extensions typed
+/// like the input's, ids derived from the input and position, a default `source`,
+/// the input's `hops`.
 /// The error is the reason the input is rejected; nothing of it is published.
 pub fn stamp_outputs(
     module: &str,
@@ -680,6 +686,10 @@ pub fn stamp_outputs(
             if out.ty.is_empty() {
                 return Err(format!("output {i} has an empty `type`; every CloudEvent needs one"));
             }
+            if let Some((attr, bad)) = out.bad_string() {
+                return Err(format!("output {i}'s `{attr}` {bad}"));
+            }
+            type_like_input(&mut out, input);
             out.id = derived_id(input, module, i);
             if out.source.is_empty() {
                 out.source = format!("/weft/modules/{module}");
@@ -694,8 +704,18 @@ pub fn stamp_outputs(
         .collect()
 }
 
+/// Gives an output's String extensions the type of its input's extension of the same
+/// name, where the string is that type's canonical form (see [`crate::value`]).
+fn type_like_input(out: &mut Event, input: &Event) {
+    for (name, value) in &mut out.extensions {
+        if let (ExtValue::String(text), Some(like)) = (&*value, input.extension(name)) {
+            *value = like.like(text.clone());
+        }
+    }
+}
+
 /// Checks and stamps what an ingress connector produced: valid topics its
-/// manifest grants, a `type`, a fresh UUIDv7 for an empty `id`, a default
+/// manifest grants, a `type`, CloudEvents strings, a fresh UUIDv7 for an empty `id`, a default
 /// `source`. The error refuses the whole batch: nothing of it is published.
 pub fn stamp_ingress(
     module: &str,
@@ -719,6 +739,9 @@ pub fn stamp_ingress(
                 return Err(format!(
                     "event {i} has an empty `type`; every CloudEvent needs one"
                 ));
+            }
+            if let Some((attr, bad)) = e.bad_string() {
+                return Err(format!("event {i}'s `{attr}` {bad}"));
             }
             if e.id.is_empty() {
                 e.id = uuid::Uuid::now_v7().to_string();

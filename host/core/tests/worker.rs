@@ -114,7 +114,7 @@ async fn a_failed_call_reruns_one_by_one_and_gives_up_only_on_the_culprit() {
     );
     let errors = rig.errors();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].event["id"], "e2");
+    assert_eq!(errors[0].event_value()["id"], "e2");
     assert_eq!(errors[0].attempts, 3);
     assert!(
         errors[0]
@@ -139,9 +139,9 @@ async fn a_reject_and_an_output_to_an_ungranted_topic_go_to_the_error_queue_at_o
     let errors = rig.errors();
     let failed: Vec<_> = errors
         .iter()
-        .map(|r| (&r.event["id"], r.attempts))
+        .map(|r| (r.event_value()["id"].clone(), r.attempts))
         .collect();
-    assert_eq!(failed, [(&"e1".into(), 1), (&"e2".into(), 1)]);
+    assert_eq!(failed, [("e1".into(), 1), ("e2".into(), 1)]);
     assert_eq!(errors[0].reason, "scripted reject");
     assert!(
         errors[1].reason.contains("topic `secret/x`")
@@ -245,7 +245,7 @@ async fn an_event_failing_on_both_versions_is_poison_and_counts_no_strike() {
 
     let errors = rig.errors();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].event["id"], "poison");
+    assert_eq!(errors[0].event_value()["id"], "poison");
     assert!(errors[0].reason.starts_with("gave up after 3 attempts"));
     rig.publish(inputs(&["e4"])).await;
     rig.settle(3).await;
@@ -348,7 +348,7 @@ async fn a_full_error_queue_pauses_the_worker_until_records_are_purged() {
     assert_eq!(rig.output_inputs(), ids(&["e4", "e5"]));
     let errors = rig.errors();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].event["id"], "e3");
+    assert_eq!(errors[0].event_value()["id"], "e3");
     rig.stop().await;
 }
 
@@ -446,4 +446,68 @@ async fn a_rollback_amid_parallel_lanes_puts_every_lane_back_on_the_previous_ver
         .collect();
     assert_eq!(made, want, "every lane serves the previous version");
     rig.stop().await;
+}
+
+#[test]
+fn outputs_carry_their_inputs_hops_and_are_local() {
+    let mut from_mesh = input("m1");
+    from_mesh.hops = 3;
+    from_mesh.origin = Some("edge-a".into());
+    let mut out = event("", "out/x", None);
+    out.hops = 9;
+    out.origin = Some("forged".into());
+    let publish = weft_core::Patterns::parse(&["out/>".to_owned()]).unwrap();
+    let stamped = weft_core::stamp_outputs("proc", &publish, &from_mesh, vec![out]).unwrap();
+    assert_eq!(
+        stamped[0].hops, 3,
+        "an output is as many hops away as its input"
+    );
+    assert_eq!(stamped[0].origin, None, "an output is made here");
+}
+
+#[test]
+fn an_output_with_a_control_character_is_refused_like_an_ungranted_topic() {
+    let publish = weft_core::Patterns::parse(&["out/>".to_owned()]).unwrap();
+    let mut bad = event("", "out/x", Some("line\nbreak"));
+    let reason =
+        weft_core::stamp_outputs("proc", &publish, &input("e1"), vec![bad.clone()]).unwrap_err();
+    assert_eq!(
+        reason,
+        "output 0's `subject` holds a control character (U+000A) at character 4; \
+         CloudEvents strings may hold neither"
+    );
+    bad.subject = None;
+    bad.extensions.push(("note".into(), "\u{fffe}".into()));
+    let reason = weft_core::stamp_ingress("conn", &publish, vec![bad]).unwrap_err();
+    assert!(
+        reason.starts_with("event 0's `note` holds a Unicode noncharacter"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_outputs_extension_keeps_its_inputs_type_when_its_string_fits_it() {
+    use weft_core::ExtValue;
+    let publish = weft_core::Patterns::parse(&["out/>".to_owned()]).unwrap();
+    let mut from = input("e1");
+    from.extensions = vec![
+        ("count".into(), ExtValue::Integer(7)),
+        ("flag".into(), ExtValue::Boolean(true)),
+    ];
+    let mut out = event("", "out/x", None);
+    // What a guest hands back: strings.
+    out.extensions = vec![
+        ("count".into(), "42".into()),
+        ("flag".into(), "maybe".into()),
+        ("other".into(), "1".into()),
+    ];
+    let stamped = weft_core::stamp_outputs("proc", &publish, &from, vec![out]).unwrap();
+    assert_eq!(
+        stamped[0].extensions,
+        [
+            ("count".to_owned(), ExtValue::Integer(42)),
+            ("flag".to_owned(), ExtValue::String("maybe".into())),
+            ("other".to_owned(), ExtValue::String("1".into())),
+        ]
+    );
 }

@@ -522,6 +522,8 @@ impl config::Host for InstanceState {
     }
 }
 
+/// An event as a guest sees it: extensions as their canonical strings, no data as
+/// empty data, no `hops` or `origin` (see `wit/weft.wit`).
 pub fn to_wit(e: &weft_core::Event) -> WitEvent {
     WitEvent {
         id: e.id.clone(),
@@ -531,12 +533,18 @@ pub fn to_wit(e: &weft_core::Event) -> WitEvent {
         time: e.time.clone(),
         datacontenttype: e.datacontenttype.clone(),
         dataschema: e.dataschema.clone(),
-        extensions: e.extensions.clone(),
+        extensions: e
+            .extensions
+            .iter()
+            .map(|(k, v)| (k.clone(), v.canonical().into_owned()))
+            .collect(),
         topic: e.topic.clone(),
-        data: e.data.clone(),
+        data: e.data.clone().unwrap_or_default(),
     }
 }
 
+/// A guest's event: its extensions are Strings here, typed like the input's by
+/// `weft_core::stamp_outputs`; empty data is no data.
 pub fn from_wit(e: WitEvent) -> weft_core::Event {
     weft_core::Event {
         id: e.id,
@@ -546,9 +554,15 @@ pub fn from_wit(e: WitEvent) -> weft_core::Event {
         time: e.time,
         datacontenttype: e.datacontenttype,
         dataschema: e.dataschema,
-        extensions: e.extensions,
+        extensions: e
+            .extensions
+            .into_iter()
+            .map(|(k, v)| (k, weft_core::ExtValue::String(v)))
+            .collect(),
         topic: e.topic,
-        data: e.data,
+        data: Some(e.data).filter(|d| !d.is_empty()),
+        hops: 0,
+        origin: None,
     }
 }
 

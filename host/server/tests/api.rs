@@ -12,6 +12,8 @@
 mod common;
 
 use common::{Host, problem};
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use weft_server::{HostConfig, Paths};
@@ -348,5 +350,227 @@ async fn a_manifest_with_a_600_kb_line_is_refused_with_a_short_reason() {
     assert!(reason.contains("line 2"), "{reason}");
     assert!(reason.contains("bytes cut"), "{reason}");
     assert!(reason.len() < 1024, "{reason}");
+    host.stop().await.unwrap();
+}
+
+/// Reads server-sent events from a streaming response: the `data` of each event
+/// named `name` (its `data:` lines joined by line feeds, as a client joins them).
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn open(host: &Host, path: &str) -> Self {
+        let response = host.http.get(host.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    async fn next(&mut self, name: &str) -> String {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let field = |f: &str| {
+                    block
+                        .lines()
+                        .filter_map(|l| l.strip_prefix(f))
+                        .map(|v| v.strip_prefix(' ').unwrap_or(v))
+                        .collect::<Vec<_>>()
+                };
+                if field("event:").first() == Some(&name) {
+                    return field("data:").join("\n");
+                }
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
+                .await
+                .expect("a server-sent event within 10 s")
+                .unwrap()
+                .expect("the stream goes on");
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+/// A producer's JSON data with odd whitespace, duplicate keys and a 30-digit integer.
+const ODD_DATA: &str = "{ \"k\" : 1,\n  \"k\": 2 ,\"big\":123456789012345678901234567890}";
+
+#[tokio::test]
+async fn events_come_back_byte_for_byte_through_pull_stream_and_tap() {
+    let host = Host::start("[subscriptions.audit]\nsubscribe = [\"fid/>\"]\n").await;
+    let mut tap = SseReader::open(&host, "/v1/tap?pattern=fid/>").await;
+    let mut stream = SseReader::open(&host, "/v1/subscriptions/audit/stream").await;
+    let head = r#""specversion":"1.0","source":"/p","type":"t""#;
+    let sent = [
+        format!(r#"{{{head},"id":"odd","count":42,"flag":true,"note":"42","data":{ODD_DATA}}}"#),
+        format!(r#"{{{head},"id":"null","data":null}}"#),
+        format!(r#"{{{head},"id":"none"}}"#),
+    ];
+    for body in &sent {
+        let (s, text) = host
+            .post_raw("fid/a", "application/cloudevents+json", body)
+            .await;
+        assert_eq!(s, 202, "{text}");
+    }
+    let binary_body = format!(" {ODD_DATA}\n");
+    let r = host
+        .http
+        .post(host.url("/v1/events/fid/b"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "binary")
+        .header("ce-source", "/p")
+        .header("ce-type", "t")
+        .header("content-type", "application/json")
+        .body(binary_body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+
+    let check = |text: &str, how: &str| {
+        let value: Value =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("{how}: {e}: {text}"));
+        match value["id"].as_str().unwrap() {
+            "odd" => {
+                assert!(
+                    text.contains(&format!(r#""data":{ODD_DATA}"#)),
+                    "{how}: {text}"
+                );
+                assert_eq!(
+                    (&value["count"], &value["flag"], &value["note"]),
+                    (&json!(42), &json!(true), &json!("42")),
+                    "{how}"
+                );
+            }
+            "null" => assert!(text.contains(r#""data":null"#), "{how}: {text}"),
+            "none" => assert!(
+                value.get("data").is_none() && value.get("data_base64").is_none(),
+                "{how}: {text}"
+            ),
+            "binary" => assert!(
+                text.contains(&format!(r#""data":{binary_body}"#)),
+                "{how}: {text}"
+            ),
+            other => panic!("{how}: unexpected {other}"),
+        }
+    };
+    for _ in 0..4 {
+        check(&tap.next("cloudevent").await, "tap");
+        check(&stream.next("cloudevent").await, "stream");
+    }
+    let r = host
+        .http
+        .get(host.url("/v1/subscriptions/audit/events?max=10"))
+        .send()
+        .await
+        .unwrap();
+    let pulled = r.text().await.unwrap();
+    let value: Value = serde_json::from_str(&pulled).unwrap();
+    assert_eq!(value["events"].as_array().unwrap().len(), 4, "{pulled}");
+    for ev in value["events"].as_array().unwrap() {
+        let id = ev["event"]["id"].as_str().unwrap();
+        // Each event's exact text, cut out of the answer by its id.
+        let at = pulled.find(&format!(r#""id":"{id}""#)).unwrap();
+        let start = pulled[..at].rfind(r#""event":{"#).unwrap() + 8;
+        let text = &pulled[start..];
+        let end = (1..=text.len())
+            .find(|n| serde_json::from_str::<serde::de::IgnoredAny>(&text[..*n]).is_ok())
+            .unwrap();
+        check(&text[..end], "pull");
+    }
+    drop((tap, stream));
+    host.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_strings_encoded_slashes_and_empty_batches_get_clear_answers() {
+    let host = Host::start("[subscriptions.audit]\nsubscribe = [\">\"]\n").await;
+    let (s, body) = host.publish("a%2Fb", "1", "{}").await;
+    problem(s, &body, 400, "invalid-topic", "encoded slash (%2F)");
+    let r = host
+        .http
+        .post(host.url("/v1/events/a"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "line%0Abreak")
+        .header("ce-source", "/p")
+        .header("ce-type", "t")
+        .send()
+        .await
+        .unwrap();
+    let (s, body) = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    problem(
+        s,
+        &body,
+        400,
+        "invalid-event",
+        "header `ce-id` holds a control character (U+000A)",
+    );
+    let (s, text) = host
+        .post_raw("a", "application/cloudevents-batch+json", "[]")
+        .await;
+    assert_eq!((s, text.as_str()), (202, r#"{"accepted":[]}"#));
+    let (_, body) = host.get("/v1/status").await;
+    assert_eq!(body["subscriptions"][0]["queue_depth"], 0, "nothing stored");
+    host.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_event_stored_before_ids_were_checked_streams_without_breaking_anything() {
+    let config = "[subscriptions.audit]\nsubscribe = [\">\"]\n";
+    let host = Host::start(config).await;
+    let dir = host.stop_keeping_data().await;
+    // What a host before this check could have stored: an id with a line break.
+    let store = weft_store::Store::open(weft_store::StoreConfig::new(
+        dir.path().join("data/weft.redb"),
+    ))
+    .unwrap();
+    let name = weft_core::Name::parse("audit").unwrap();
+    let queue = store
+        .queue(&weft_core::name::queue_of_subscription(&name))
+        .await
+        .unwrap();
+    let event = weft_core::Event {
+        id: "bad\r\nid".into(),
+        source: "/old".into(),
+        ty: "t".into(),
+        subject: None,
+        time: None,
+        datacontenttype: Some("application/json".into()),
+        dataschema: None,
+        extensions: Vec::new(),
+        topic: "x".into(),
+        data: Some(b"{\r\n\"a\":1}".to_vec()),
+        hops: 0,
+        origin: None,
+    };
+    store
+        .append(vec![weft_store::NewEvent {
+            dedup: None,
+            payload: event.encode(),
+            queues: vec![queue],
+        }])
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    drop(store);
+
+    let host = Host::start_in(dir, config, &[]).await;
+    let mut stream = SseReader::open(&host, "/v1/subscriptions/audit/stream").await;
+    let data = stream.next("cloudevent").await;
+    let value: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(value["id"], "bad\r\nid");
+    assert_eq!(
+        value["data_base64"], "ew0KImEiOjF9",
+        "the same bytes, on one line"
+    );
+    let (s, body) = host.get("/v1/subscriptions/audit/events").await;
+    assert_eq!(
+        (s, &body["events"][0]["event"]["id"]),
+        (200, &json!("bad\r\nid"))
+    );
+    drop(stream);
     host.stop().await.unwrap();
 }

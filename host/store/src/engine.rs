@@ -13,15 +13,19 @@ pub enum Table {
     Events,
     Queues,
     QueueNames,
+    /// Format 1's dedup index by key; emptied by the migration to format 2.
     Dedup,
+    /// Format 1's dedup index by time; emptied by the migration to format 2.
     DedupByTime,
     Errors,
     Refs,
     State,
+    /// Format 2's dedup index (see `dedup`).
+    Seen,
 }
 
 impl Table {
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Meta,
         Table::Events,
         Table::Queues,
@@ -31,6 +35,7 @@ impl Table {
         Table::Errors,
         Table::Refs,
         Table::State,
+        Table::Seen,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +49,7 @@ impl Table {
             Table::Errors => "errors",
             Table::Refs => "refs",
             Table::State => "state",
+            Table::Seen => "seen",
         }
     }
 }

@@ -15,6 +15,12 @@ pub enum Error {
         expected: u32,
     },
     #[error(
+        "the store at {path} has format version 1, which the weft host migrates to version \
+         {expected} when it opens it (start `weft run` once with this data folder); this \
+         program cannot read format 1's events"
+    )]
+    NeedsMigration { path: PathBuf, expected: u32 },
+    #[error(
         "the store at {path} was written by engine `{found}`, not `{expected}`: pick the same engine in the config"
     )]
     WrongEngine {

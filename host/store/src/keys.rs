@@ -31,14 +31,6 @@ pub fn queue_counter(kind: &str, queue: QueueId) -> Vec<u8> {
     format!("{kind}:{queue}").into_bytes()
 }
 
-/// `[time ms][dedup key]`: dedup records in expiry order.
-pub fn dedup_by_time(time_ms: u64, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + key.len());
-    k.extend_from_slice(&time_ms.to_be_bytes());
-    k.extend_from_slice(key);
-    k
-}
-
 /// A queue entry's value: `[event seq][payload bytes u32][enqueued at, ms]`, so
 /// the queue's size and the age of its oldest event are known without reading events.
 pub fn entry(event: u64, size: usize, at_ms: u64) -> [u8; 20] {

@@ -17,17 +17,20 @@
 //! |---|---|
 //! | `store` | [`Store`]: what the core asks of it (queues, append, complete, peek, errors, state) |
 //! | `writer` | the one writer thread: group commit, sequence numbers, dedup expiry |
+//! | `dedup` | the dedup window: 128-bit keys, the in-memory index, expiry |
+//! | `migrate` | format 1 to format 2 at open |
 //! | `config`, `request` | [`StoreConfig`]; what callers hand in ([`NewEvent`], [`Completion`]) and read ([`Delivery`]) |
 //! | `engine`, `redb_engine`, `sled_engine` | the key-value [`Engine`] trait and its two implementations |
 //! | `keys` | key and value encodings (big-endian, so byte order is numeric order) |
 //! | `depth` | each queue's depth in memory, for quota checks that never read the store |
 //! | `disk` | bytes used and free, for the disk quota |
 //! | `folders` | the store's folders, created and fsynced before anything is acknowledged |
+//! | `compact` | giving freed space back to the filesystem, offline |
 //!
 //! # Invariants
 //!
-//! - An event is written once, with a reference count; each matching queue holds a
-//!   reference. The event is deleted in the transaction that drops its last reference.
+//! - An event is written once; each matching queue holds a reference to it. The event
+//!   is deleted in the transaction that drops its last reference.
 //! - Completing a batch (removing inputs, adding outputs, recording failures) is one
 //!   transaction: a crash leaves either all of it or none of it.
 //! - Sequence numbers (events, queue entries, error records) are persisted counters
@@ -39,8 +42,12 @@
 //! - After a failed commit the store refuses everything: an fsync error may have lost
 //!   data the kernel already dropped, so retrying it would acknowledge writes that
 //!   are not on disk.
+//! - What the store keeps is bounded by what it must keep: queued events, error
+//!   records, module state and the dedup window's keys. Dedup keys expire at least as
+//!   fast as they come (see `dedup`), and the space of deleted records is used again
+//!   by later commits; the file does not shrink by itself (`compact` does, offline).
 //!
-//! # On-disk layout (format version 1)
+//! # On-disk layout (format version 2)
 //!
 //! redb keeps everything in one file, [`StoreConfig::path`]; sled in a folder beside
 //! it, the same path with the extension `sled`. Opening a store with the engine that
@@ -49,21 +56,31 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `meta` | `format`, `engine` | `1`, engine name |
-//! | `meta` | `next_event`, `q:QID`, `e:QID` | next event / queue / error sequence (u64 BE) |
+//! | `meta` | `format`, `engine` | `2`, engine name |
+//! | `meta` | `next_event`, `next_queue`, `q:QID`, `e:QID` | next event / queue id / queue entry / error sequence (u64 BE) |
 //! | `events` | event seq (u64 BE) | the event, encoded by the caller |
-//! | `refs` | event seq (u64 BE) | number of queues still holding it (u32 BE) |
+//! | `refs` | event seq (u64 BE) | queues still holding it (u32 BE), only while more than one does |
 //! | `queue_names` | queue name (UTF-8) | queue id (u32 BE) |
-//! | `queues` | queue id (u32 BE) + seq (u64 BE) | event seq (u64 BE) |
-//! | `dedup` | publisher's dedup key | time accepted (ms, u64 BE) + event seq |
-//! | `dedup_by_time` | time (ms, u64 BE) + dedup key | empty |
+//! | `queues` | queue id (u32 BE) + seq (u64 BE) | event seq (u64 BE) + payload bytes (u32 BE) + queued at (ms, u64 BE) |
+//! | `seen` | time accepted (ms, u64 BE) + 128-bit hash of the dedup key | empty |
 //! | `errors` | queue id (u32 BE) + error seq (u64 BE) | error record, encoded by the caller |
 //! | `state` | owner name (UTF-8) + `0x00` + key | a module's own value (its `state` import) |
+//! | `dedup`, `dedup_by_time` | | format 1's dedup index, empty since the migration |
 //!
-//! The `state` table came after format 1 was first written; an older store simply
-//! gets the empty table on its first write, so the format number did not change.
+//! An event published to one queue with a dedup key costs three records: the event,
+//! its queue entry and its `seen` key; format 1 wrote five (with a `refs` count and a
+//! dedup index in two tables keyed by the whole `source` + `id`). Every key of those
+//! three grows at the right edge of its tree (sequence numbers, times), so a commit
+//! of many events touches few pages. The dedup key's hash, its collision bound and the
+//! expiry rule are in `dedup`.
+//!
+//! Format 1 is migrated to format 2 at open, in one transaction, when the caller
+//! says how to re-encode its events ([`StoreConfig::upgrade`]); without that it is
+//! refused with what to do ([`Error::NeedsMigration`]), never read as format 2.
 
+mod compact;
 mod config;
+mod dedup;
 mod depth;
 mod disk;
 mod engine;
@@ -71,16 +88,19 @@ mod error;
 mod folders;
 mod keys;
 mod lock;
+mod migrate;
 mod redb_engine;
 mod request;
 mod sled_engine;
 mod store;
 mod writer;
 
-pub use config::StoreConfig;
+pub use compact::compact;
+pub use config::{DEFAULT_DEDUP_WINDOW, StoreConfig};
 pub use engine::{Engine, EngineKind, Entry, ReadTxn, Table, WriteTxn};
 pub use error::Error;
 pub use keys::QueueId;
+pub use migrate::PayloadUpgrade;
 pub use redb_engine::Redb;
 pub use request::{Completion, Delivery, NewEvent, StateChange};
 pub use sled_engine::Sled;

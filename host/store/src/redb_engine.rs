@@ -19,6 +19,10 @@ fn def(table: Table) -> Def {
 
 pub struct Redb {
     db: Database,
+    /// Durable commits also record the allocator's state (redb's quick repair), so
+    /// that opening the file after a crash reads it instead of walking every tree
+    /// to find the free pages, which takes time in proportion to the file's size.
+    quick_repair: bool,
 }
 
 /// redb's page cache when the config does not say: redb's own default is 1 GiB,
@@ -32,6 +36,12 @@ impl Redb {
     }
 
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, Error> {
+        Self::open_with(path, cache_bytes, true)
+    }
+
+    /// Opens with quick repair on or off (see [`Redb`]; the recovery benchmark
+    /// measures both).
+    pub fn open_with(path: &Path, cache_bytes: usize, quick_repair: bool) -> Result<Self, Error> {
         let db = Database::builder()
             .set_cache_size(cache_bytes)
             .create(path)
@@ -44,7 +54,7 @@ impl Redb {
             txn.open_table(def(table)).map_err(Error::engine)?;
         }
         txn.commit().map_err(Error::engine)?;
-        Ok(Self { db })
+        Ok(Self { db, quick_repair })
     }
 }
 
@@ -146,6 +156,9 @@ impl Engine for Redb {
             redb::Durability::None
         };
         txn.set_durability(durability).map_err(Error::engine)?;
+        if durable && self.quick_repair {
+            txn.set_quick_repair(true);
+        }
         {
             let mut w = Write {
                 tables: Table::ALL

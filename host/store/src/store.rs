@@ -15,8 +15,9 @@ use crate::request::{Completion, Delivery, NewEvent};
 use crate::writer::{Op, Reply, Writer};
 use crate::{Error, Redb, Sled};
 
-/// The on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format this build reads and writes (see the crate docs); format 1 is
+/// migrated at open (see `migrate`).
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Clone)]
 pub struct Store {
@@ -46,7 +47,11 @@ impl Store {
         refuse_other_engine(&config)?;
         let path = config.engine_path();
         let engine: Arc<dyn Engine> = match config.engine {
-            EngineKind::Redb => Arc::new(Redb::open_with_cache(&path, config.cache_bytes)?),
+            EngineKind::Redb => Arc::new(Redb::open_with(
+                &path,
+                config.cache_bytes,
+                config.quick_repair,
+            )?),
             EngineKind::Sled => Arc::new(Sled::open(&path)?),
         };
         folders::sync_after_open(&path, &created).map_err(|e| Error::Open {
@@ -58,7 +63,7 @@ impl Store {
 
     /// Opens the store over any engine (the sled comparison, tests).
     pub fn with_engine(engine: Arc<dyn Engine>, config: StoreConfig) -> Result<Self, Error> {
-        check_format(engine.as_ref(), &config.engine_path())?;
+        check_format(engine.as_ref(), &config.engine_path(), config.upgrade)?;
         let (queues, depths) = load_queues(engine.as_ref())?;
         let depths = Arc::new(RwLock::new(depths));
         let writer = Writer::start(engine.clone(), &config, depths.clone())?;
@@ -290,8 +295,13 @@ fn refuse_other_engine(config: &StoreConfig) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes the format record into a new store, or checks the one found.
-fn check_format(engine: &dyn Engine, path: &Path) -> Result<(), Error> {
+/// Writes the format record into a new store, or checks the one found (migrating
+/// format 1 when the caller says how to upgrade its payloads).
+fn check_format(
+    engine: &dyn Engine,
+    path: &Path,
+    upgrade: Option<crate::PayloadUpgrade>,
+) -> Result<(), Error> {
     let read = engine.read()?;
     let found = read.get(Table::Meta, b"format")?;
     let found_engine = read.get(Table::Meta, b"engine")?;
@@ -307,6 +317,10 @@ fn check_format(engine: &dyn Engine, path: &Path) -> Result<(), Error> {
         }),
         (Some(v), e) => {
             let v = String::from_utf8_lossy(&v).into_owned();
+            let same_engine = e.as_deref().is_none_or(|e| e == engine.name().as_bytes());
+            if v == "1" && same_engine {
+                return crate::migrate::from_v1(engine, path, upgrade, FORMAT_VERSION);
+            }
             if v != FORMAT_VERSION.to_string() {
                 return Err(Error::Format {
                     path: path.to_owned(),

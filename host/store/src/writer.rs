@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::Error;
 use crate::config::StoreConfig;
+use crate::dedup::{self, EXPIRY_FLOOR, EXPIRY_TICK, Index};
 use crate::depth::{Depths, depth_counter};
 use crate::engine::{Engine, Table, WriteTxn};
 use crate::keys::{self, QueueId};
@@ -127,7 +128,10 @@ struct State {
     error_next: HashMap<QueueId, u64>,
     dirty: HashSet<Vec<u8>>,
     dedup_window: Duration,
-    last_expiry: Instant,
+    /// The dedup keys in the window (see `dedup`).
+    index: Index,
+    /// Dedup keys the commit being built added: it expires at least as many.
+    added_keys: usize,
 }
 
 impl State {
@@ -146,7 +150,8 @@ impl State {
             error_next: HashMap::new(),
             dirty: HashSet::new(),
             dedup_window: config.dedup_window,
-            last_expiry: Instant::now(),
+            index: Index::load(read.as_ref())?,
+            added_keys: 0,
         })
     }
 
@@ -213,23 +218,22 @@ struct Worker {
 impl Worker {
     fn run(&mut self) {
         loop {
-            let first = if self.unsynced {
-                match self
-                    .rx
-                    .recv_timeout(self.sync_interval.saturating_sub(self.last_sync.elapsed()))
-                {
+            let first = match self.idle_timeout() {
+                Some(timeout) => match self.rx.recv_timeout(timeout) {
                     Ok(m) => m,
                     Err(flume::RecvTimeoutError::Timeout) => {
-                        self.sync();
+                        if self.unsynced && self.last_sync.elapsed() >= self.sync_interval {
+                            self.sync();
+                        }
+                        self.idle_expiry();
                         continue;
                     }
                     Err(flume::RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match self.rx.recv() {
+                },
+                None => match self.rx.recv() {
                     Ok(m) => m,
                     Err(_) => break,
-                }
+                },
             };
             let (batch, close) = self.gather(first);
             if !batch.is_empty() {
@@ -245,6 +249,40 @@ impl Worker {
             }
         }
         self.sync();
+    }
+
+    /// How long to wait for a request before doing the writer's own work: the next
+    /// sync (durability `interval`) or a look at expired dedup keys.
+    fn idle_timeout(&self) -> Option<Duration> {
+        let sync = self
+            .unsynced
+            .then(|| self.sync_interval.saturating_sub(self.last_sync.elapsed()));
+        // Keys are looked at also with deduplication off: those a run with a window
+        // left behind go too.
+        let expiry = (self.state.index.len() > 0).then_some(EXPIRY_TICK);
+        match (sync, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// With no requests coming: commits of its own that remove expired dedup keys,
+    /// [`EXPIRY_FLOOR`] at a time, until none is left or a request comes (at most 64
+    /// a tick, so that a commit that keeps failing cannot hold the writer).
+    fn idle_expiry(&mut self) {
+        let window = self.state.dedup_window.as_millis() as u64;
+        for _ in 0..64 {
+            if !(self.rx.is_empty()
+                && lock_recovered(&self.failed).is_none()
+                && self
+                    .state
+                    .index
+                    .has_expired(now_ms().saturating_sub(window)))
+            {
+                return;
+            }
+            self.commit(Vec::new());
+        }
     }
 
     /// `durability = "interval"`: makes every commit so far durable with one empty
@@ -304,27 +342,26 @@ impl Worker {
         let mut deltas: Deltas = HashMap::new();
         let mut applied = false;
         let now = now_ms();
-        let expire = !self.state.dedup_window.is_zero()
-            && self.state.last_expiry.elapsed() > Duration::from_secs(10);
+        let window = self.state.dedup_window.as_millis() as u64;
         let state = &mut self.state;
         let result = self.engine.write(self.durable, &mut |w| {
             replies.clear();
             deltas.clear();
+            state.added_keys = 0;
             for (op, _) in &batch {
                 replies.push(apply(w, state, op, now, &mut deltas)?);
             }
-            if expire {
-                expire_dedup(w, now.saturating_sub(state.dedup_window.as_millis() as u64))?;
+            if window > 0 || state.index.len() > 0 {
+                let max = state.added_keys + EXPIRY_FLOOR;
+                state.index.expire(w, now.saturating_sub(window), max)?;
             }
             state.persist(w)?;
             applied = true;
             Ok(())
         });
-        if expire {
-            self.state.last_expiry = Instant::now();
-        }
         match result {
             Ok(()) => {
+                self.state.index.committed();
                 if !self.durable {
                     self.unsynced = true;
                 }
@@ -343,6 +380,7 @@ impl Worker {
                 }
             }
             Err(e) => {
+                self.state.index.rolled_back();
                 if applied {
                     // The commit itself failed (an fsync error, a full disk): what the
                     // kernel dropped cannot be known, so stop acknowledging anything.
@@ -450,23 +488,26 @@ fn append(
     deltas: &mut Deltas,
 ) -> Result<bool, Error> {
     let window = state.dedup_window.as_millis() as u64;
-    let dedup = event.dedup.as_ref().filter(|_| window > 0);
-    if let Some(key) = dedup
-        && let Some(seen) = w.get(Table::Dedup, key)?
+    let dedup = event
+        .dedup
+        .as_ref()
+        .filter(|_| window > 0)
+        .map(|key| dedup::hash(key));
+    if let Some(hash) = dedup
+        && state.index.seen_within(hash, now, window)
     {
-        let at = keys::read_u64(&seen).unwrap_or(0);
-        if now.saturating_sub(at) < window {
-            return Ok(false);
-        }
-        w.delete(Table::DedupByTime, &keys::dedup_by_time(at, key))?;
+        return Ok(false);
     }
     let seq = state.next_event;
     state.next_event += 1;
     if !event.queues.is_empty() {
         let seq_key = keys::u64_be(seq);
         w.put(Table::Events, &seq_key, &event.payload)?;
-        let refs = u32::try_from(event.queues.len()).unwrap_or(u32::MAX);
-        w.put(Table::Refs, &seq_key, &refs.to_be_bytes())?;
+        // One holder is the usual case and needs no count (see the crate docs).
+        if event.queues.len() > 1 {
+            let refs = u32::try_from(event.queues.len()).unwrap_or(u32::MAX);
+            w.put(Table::Refs, &seq_key, &refs.to_be_bytes())?;
+        }
         for queue in &event.queues {
             let qseq = State::next(w, &mut state.queue_next, &mut state.dirty, "q", *queue)?;
             let entry = keys::entry(seq, event.payload.len(), now);
@@ -476,40 +517,25 @@ fn append(
             d.1 += event.payload.len() as i64;
         }
     }
-    if let Some(key) = dedup {
-        let mut v = keys::u64_be(now).to_vec();
-        v.extend_from_slice(&keys::u64_be(seq));
-        w.put(Table::Dedup, key, &v)?;
-        w.put(Table::DedupByTime, &keys::dedup_by_time(now, key), &[])?;
+    if let Some(hash) = dedup {
+        state.index.insert(w, hash, now)?;
+        state.added_keys += 1;
     }
     Ok(true)
 }
 
 /// Drops one queue's reference to an event, deleting the event with the last one.
+/// No `refs` record means one holder; a count of one is not kept.
 fn release(w: &mut dyn WriteTxn, event: u64) -> Result<(), Error> {
     let key = keys::u64_be(event);
-    let refs = w
-        .get(Table::Refs, &key)?
-        .and_then(|v| keys::read_u32(&v))
-        .unwrap_or(1);
-    if refs <= 1 {
-        w.delete(Table::Events, &key)?;
-        w.delete(Table::Refs, &key)
-    } else {
-        w.put(Table::Refs, &key, &(refs - 1).to_be_bytes())
-    }
-}
-
-/// Forgets publishers' dedup keys older than the window, a bounded number per commit.
-fn expire_dedup(w: &mut dyn WriteTxn, before_ms: u64) -> Result<(), Error> {
-    let end = keys::u64_be(before_ms);
-    for (k, _) in w.range(Table::DedupByTime, &[], &end, 10_000)? {
-        w.delete(Table::DedupByTime, &k)?;
-        if let Some(key) = k.get(8..) {
-            w.delete(Table::Dedup, key)?;
+    match w.get(Table::Refs, &key)?.and_then(|v| keys::read_u32(&v)) {
+        None | Some(0 | 1) => {
+            w.delete(Table::Refs, &key)?;
+            w.delete(Table::Events, &key)
         }
+        Some(2) => w.delete(Table::Refs, &key),
+        Some(n) => w.put(Table::Refs, &key, &(n - 1).to_be_bytes()),
     }
-    Ok(())
 }
 
 /// Locks the writer's failure flag or thread handle, recovering them from a

@@ -219,7 +219,7 @@ async fn an_unknown_format_version_is_refused_with_a_clear_message(kind: EngineK
     assert!(matches!(err, Error::Format { .. }));
     let msg = err.to_string();
     assert!(
-        msg.contains("format version 99") && msg.contains("reads version 1"),
+        msg.contains("format version 99") && msg.contains("reads version 2"),
         "{msg}"
     );
 }

@@ -6,5 +6,6 @@ pub mod new;
 pub mod publish;
 pub mod run;
 pub mod status;
+pub mod store;
 pub mod tap;
 pub mod test;

@@ -37,6 +37,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let mut buf = Vec::new();
     let mut shown = 0;
     let (mut kind, mut data) = (String::new(), String::new());
+    let mut lines = 0;
     while let Some(chunk) = stream.next().await {
         buf.extend_from_slice(&chunk?);
         while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
@@ -47,6 +48,12 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             if let Some(v) = line.strip_prefix("event:") {
                 kind = v.trim().to_owned();
             } else if let Some(v) = line.strip_prefix("data:") {
+                // Lines of one event's data are joined by line feeds, as SSE has it:
+                // JSON data whose whitespace holds line breaks is printed as it came.
+                if lines > 0 {
+                    data.push('\n');
+                }
+                lines += 1;
                 data.push_str(v.strip_prefix(' ').unwrap_or(v));
             } else if line.is_empty() && !data.is_empty() {
                 if kind == "lagged" {
@@ -57,6 +64,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                 }
                 data.clear();
                 kind.clear();
+                lines = 0;
                 if a.count.is_some_and(|c| shown >= c) {
                     return Ok(());
                 }

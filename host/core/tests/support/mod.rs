@@ -36,7 +36,9 @@ pub fn event(id: &str, topic: &str, subject: Option<&str>) -> Event {
         dataschema: None,
         extensions: Vec::new(),
         topic: topic.into(),
-        data: id.as_bytes().to_vec(),
+        data: Some(id.as_bytes().to_vec()),
+        hops: 0,
+        origin: None,
     }
 }
 

@@ -179,9 +179,11 @@ impl Scripted {
             time: None,
             datacontenttype: None,
             dataschema: None,
-            extensions: vec![(MADE_BY.into(), self.version.clone())],
+            extensions: vec![(MADE_BY.into(), self.version.clone().into())],
             topic: topic.into(),
-            data: input.id.clone().into_bytes(),
+            data: Some(input.id.clone().into_bytes()),
+            hops: 0,
+            origin: None,
         }
     }
 }
@@ -317,8 +319,11 @@ impl Rig {
             .map(|d| {
                 let e = Event::decode(&d.payload).unwrap();
                 Output {
-                    input: String::from_utf8(e.data.clone()).unwrap(),
-                    made_by: e.extension(MADE_BY).unwrap_or_default().to_owned(),
+                    input: String::from_utf8(e.data_bytes().to_vec()).unwrap(),
+                    made_by: e
+                        .extension(MADE_BY)
+                        .map(|v| v.canonical().into_owned())
+                        .unwrap_or_default(),
                     id: e.id,
                 }
             })

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use weft_core::{PublishError, Topic, cloudevents};
@@ -16,9 +16,19 @@ pub async fn ingest(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,
     Path(topic): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
+    // The router has already decoded `%2F` into `/`, which would turn one level
+    // into two: the raw path says whether the slashes were sent as slashes.
+    if uri.path().to_ascii_lowercase().contains("%2f") {
+        return problem(
+            Kind::InvalidTopic,
+            "bad topic in the URL: it holds an encoded slash (%2F); a topic's levels are \
+             separated by plain `/` (POST /v1/events/orders/created), and a level cannot hold one",
+        );
+    }
     let topic = match Topic::parse(&topic) {
         Ok(t) => t,
         Err(e) => return problem(Kind::InvalidTopic, format!("bad topic in the URL: {e}")),

@@ -115,13 +115,21 @@ impl SelectionParams {
     }
 }
 
+#[derive(serde::Serialize)]
+struct Listed {
+    errors: Vec<repair::Found>,
+}
+
 pub async fn list(State(app): State<AppState>, Query(q): Query<SelectionParams>) -> Response {
     let sel = match q.selection() {
         Ok(s) => s,
         Err(e) => return problem(Kind::InvalidRequest, e),
     };
     match repair::find(app.hub.store(), &sel, q.limit.unwrap_or(1000)) {
-        Ok(found) => Json(json!({ "errors": found })).into_response(),
+        // A typed answer, not `json!`: a record's event is kept as its exact text,
+        // which a `serde_json::Value` would parse again (and could not, for data
+        // nested deeper than its recursion limit).
+        Ok(found) => Json(Listed { errors: found }).into_response(),
         Err(e) => problem(Kind::Internal, e.to_string()),
     }
 }

@@ -182,17 +182,51 @@ pub async fn pull(
     }
     match consumer.pull(q.max.min(MAX_PULL)) {
         Ok(batch) => {
-            let events: Vec<_> = batch.iter().map(delivery_json).collect();
-            Json(json!({ "subscription": name, "events": events })).into_response()
+            let events: Vec<_> = batch.iter().map(pulled).collect();
+            Json(Pulled {
+                subscription: name,
+                events,
+            })
+            .into_response()
         }
         Err(e) => problem(Kind::Internal, e.to_string()),
     }
 }
 
-fn delivery_json(d: &Delivery) -> serde_json::Value {
+/// A pull's answer. Events are embedded as the exact text `cloudevents::to_json`
+/// wrote (a `serde_json::Value` would re-encode their data).
+#[derive(serde::Serialize)]
+struct Pulled {
+    subscription: String,
+    events: Vec<PulledEvent>,
+}
+
+#[derive(serde::Serialize)]
+struct PulledEvent {
+    seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<Box<serde_json::value::RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreadable: Option<String>,
+}
+
+fn pulled(d: &Delivery) -> PulledEvent {
+    let (event, unreadable) = match &d.event {
+        Ok(e) => (Some(cloudevents::to_json(e)), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    PulledEvent {
+        seq: d.seq,
+        event,
+        unreadable,
+    }
+}
+
+/// A stream's `data`: the event's JSON, safe on one SSE line (see `cloudevents::Form`).
+fn streamed(d: &Delivery) -> String {
     match &d.event {
-        Ok(e) => json!({ "seq": d.seq, "event": cloudevents::to_json(e) }),
-        Err(e) => json!({ "seq": d.seq, "unreadable": e.to_string() }),
+        Ok(e) => cloudevents::to_json_text(e, cloudevents::Form::LineSafe),
+        Err(e) => json!({ "unreadable": e.to_string() }).to_string(),
     }
 }
 
@@ -254,7 +288,7 @@ pub async fn stream(
         |(mut consumer, mut pending)| async move {
             loop {
                 if let Some(d) = pending.pop_front() {
-                    let data = delivery_json(&d)["event"].to_string();
+                    let data = streamed(&d);
                     let sse = SseEvent::default()
                         .id(d.seq.to_string())
                         .event("cloudevent")

@@ -77,11 +77,15 @@ fn tap_stream(
                     if !filter.shows(&topic) {
                         continue;
                     }
-                    let data = cloudevents::to_json(&event).to_string();
-                    let sse = SseEvent::default()
-                        .event("cloudevent")
-                        .id(event.id.clone())
-                        .data(data);
+                    let data = cloudevents::to_json_text(&event, cloudevents::Form::LineSafe);
+                    let mut sse = SseEvent::default().event("cloudevent");
+                    // An SSE `id` cannot hold a line break or NUL (axum panics on one);
+                    // ingest refuses such ids now, but one stored before must not
+                    // break every tap: it goes out without the `id` line.
+                    if !event.id.contains(['\r', '\n', '\0']) {
+                        sse = sse.id(event.id.clone());
+                    }
+                    let sse = sse.data(data);
                     return Some((Ok(sse), (rx, filter)));
                 }
                 Err(RecvError::Lagged(n)) => {
@@ -94,4 +98,45 @@ fn tap_stream(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use futures::StreamExt;
+    use weft_core::Event;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_event_whose_id_breaks_lines_is_shown_without_an_id_line() {
+        let (tx, rx) = tokio::sync::broadcast::channel(4);
+        let filter = TapFilter {
+            pattern: Pattern::parse(">").unwrap(),
+            access: Access::Open,
+        };
+        let stream = tap_stream(rx, filter);
+        let mut stream = std::pin::pin!(stream);
+        for id in ["bad\r\nid", "nul\0id", "fine"] {
+            let event = Event {
+                id: id.into(),
+                source: "/s".into(),
+                ty: "t".into(),
+                subject: None,
+                time: None,
+                datacontenttype: None,
+                dataschema: None,
+                extensions: Vec::new(),
+                topic: "x".into(),
+                data: Some(b"{\r\n}".to_vec()),
+                hops: 0,
+                origin: None,
+            };
+            tx.send(Arc::new(event)).unwrap();
+            // Building the SSE event is where axum would panic on such an id.
+            let shown = stream.next().await.unwrap().unwrap();
+            assert!(format!("{shown:?}").contains("cloudevent"));
+        }
+    }
 }

@@ -134,7 +134,11 @@ impl Default for HostConfig {
     fn default() -> Self {
         let paths = Paths::default();
         Self {
-            store: StoreConfig::new(paths.store()),
+            store: StoreConfig {
+                // A format-1 store's events are re-encoded at open (store format 2).
+                upgrade: Some(weft_core::event::upgrade_v1),
+                ..StoreConfig::new(paths.store())
+            },
             paths,
             ingest: IngestConfig {
                 max_body: 1024 * 1024,

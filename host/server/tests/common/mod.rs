@@ -32,7 +32,12 @@ impl Host {
 
     /// A host whose modules folder holds `files` (name, content) at start.
     pub async fn start_with_modules(config: &str, files: &[(&str, &[u8])]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), config, files).await
+    }
+
+    /// A host over the folders in `dir` (kept from an earlier host, see
+    /// [`Host::stop_keeping_data`]), its modules folder also holding `files`.
+    pub async fn start_in(dir: tempfile::TempDir, config: &str, files: &[(&str, &[u8])]) -> Self {
         std::fs::create_dir_all(dir.path().join("modules")).unwrap();
         for (name, content) in files {
             std::fs::write(dir.path().join("modules").join(name), content).unwrap();
@@ -67,6 +72,27 @@ impl Host {
             done: Some(done),
             dir,
         }
+    }
+
+    /// Stops the host and hands back its folder, to start another over it.
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        self.done.take().unwrap().await.unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// POSTs `body` as it is to a topic, with `content_type`.
+    pub async fn post_raw(&self, topic: &str, content_type: &str, body: &str) -> (u16, String) {
+        let r = self
+            .http
+            .post(self.url(&format!("/v1/events/{topic}")))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
     }
 
     /// `127.0.0.1:PORT`, for raw TCP clients.
