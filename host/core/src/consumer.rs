@@ -171,6 +171,13 @@ impl Consumer {
         Ok(batch.into_iter().map(Delivery::decode).collect())
     }
 
+    /// Forgets what was handed out and not acknowledged: the next [`Self::next`]
+    /// starts at the head again. For a reader whose downstream lost what it was
+    /// given (a mesh exporter whose publishes failed), so it hands it out again.
+    pub fn rewind(&mut self) {
+        self.cursor = None;
+    }
+
     /// Waits until the queue may have more: a publish to it, or [`WAIT_TIMEOUT`]
     /// at most, so that a wake-up taken by another reader does not stall this one.
     pub async fn wait(&self) {

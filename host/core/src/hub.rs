@@ -10,7 +10,7 @@ use weft_store::{NewEvent, QueueId, Store};
 
 use crate::quota::{DiskQuota, Full, Quota};
 use crate::room;
-use crate::route::{Route, Routes};
+use crate::route::{Route, Routes, Takes};
 use crate::{Event, Patterns, Topic};
 
 /// How many events a slow `tap` viewer may fall behind before it skips some.
@@ -79,6 +79,28 @@ impl Hub {
         patterns: Patterns,
         quota: Quota,
     ) -> Result<QueueId, weft_store::Error> {
+        self.route(name, patterns, quota, Takes::All).await
+    }
+
+    /// Like [`Self::subscribe`], for a queue that takes only the events accepted
+    /// on this host: a mesh export's outbox, which must never send an imported
+    /// event back out as itself.
+    pub async fn subscribe_local(
+        &self,
+        name: &str,
+        patterns: Patterns,
+        quota: Quota,
+    ) -> Result<QueueId, weft_store::Error> {
+        self.route(name, patterns, quota, Takes::Local).await
+    }
+
+    async fn route(
+        &self,
+        name: &str,
+        patterns: Patterns,
+        quota: Quota,
+        takes: Takes,
+    ) -> Result<QueueId, weft_store::Error> {
         let queue = self.inner.store.queue(name).await?;
         self.inner.routes.upsert(Route {
             name: name.to_owned(),
@@ -86,6 +108,7 @@ impl Hub {
             queue,
             quota,
             parked: None,
+            takes,
         });
         Ok(queue)
     }
@@ -143,7 +166,7 @@ impl Hub {
             .map(|e| NewEvent {
                 dedup: Some(e.dedup_key()),
                 payload: e.encode(),
-                queues: self.queues_for(&e.topic),
+                queues: self.queues_for(e),
             })
             .collect();
         self.check_room(&mut staged)?;
@@ -177,9 +200,11 @@ impl Hub {
         room::check(&self.inner.store, &self.inner.routes.snapshot(), events)
     }
 
-    pub fn queues_for(&self, topic: &str) -> Vec<QueueId> {
-        match Topic::parse(topic) {
-            Ok(t) => self.inner.routes.queues_for(&t),
+    /// The queues `event` goes to: those whose patterns match its topic, less
+    /// those that take only local events when it was imported from the mesh.
+    pub fn queues_for(&self, event: &Event) -> Vec<QueueId> {
+        match Topic::parse(&event.topic) {
+            Ok(t) => self.inner.routes.queues_for(&t, event.origin.is_some()),
             Err(_) => Vec::new(),
         }
     }

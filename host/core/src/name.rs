@@ -23,6 +23,8 @@ pub const NAME_RULE: &str =
 /// What tells a subscription's queue from a module's: module queues carry the bare
 /// module name, which cannot contain `/`, so the two never collide.
 const SUBSCRIPTION_PREFIX: &str = "subscription/";
+/// What tells a mesh export's outbox from the others.
+const EXPORT_PREFIX: &str = "export/";
 
 /// A valid module, subscription or token name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -132,21 +134,31 @@ pub fn queue_of_subscription(subscription: &Name) -> String {
     format!("{SUBSCRIPTION_PREFIX}{subscription}")
 }
 
+/// The outbox of mesh export `export`: what waits to be published to NATS.
+pub fn queue_of_export(export: &Name) -> String {
+    format!("{EXPORT_PREFIX}{export}")
+}
+
 /// Whose queue a stored queue name is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum QueueOwner {
     Module(Name),
     Subscription(Name),
+    /// A mesh export's outbox.
+    Export(Name),
 }
 
 impl QueueOwner {
     /// The owner of the queue named `queue`; an error when the name is neither
     /// spelling (a store written by something else, or damaged).
     pub fn parse(queue: &str) -> Result<Self, NameError> {
-        match queue.strip_prefix(SUBSCRIPTION_PREFIX) {
-            Some(name) => Name::parse(name).map(Self::Subscription),
-            None => Name::parse(queue).map(Self::Module),
+        if let Some(name) = queue.strip_prefix(SUBSCRIPTION_PREFIX) {
+            return Name::parse(name).map(Self::Subscription);
         }
+        if let Some(name) = queue.strip_prefix(EXPORT_PREFIX) {
+            return Name::parse(name).map(Self::Export);
+        }
+        Name::parse(queue).map(Self::Module)
     }
 
     /// The name of the owner's queue: `QueueOwner::parse(&owner.queue()) == Ok(owner)`.
@@ -154,12 +166,13 @@ impl QueueOwner {
         match self {
             Self::Module(name) => queue_of_module(name),
             Self::Subscription(name) => queue_of_subscription(name),
+            Self::Export(name) => queue_of_export(name),
         }
     }
 
     pub fn name(&self) -> &Name {
         match self {
-            Self::Module(name) | Self::Subscription(name) => name,
+            Self::Module(name) | Self::Subscription(name) | Self::Export(name) => name,
         }
     }
 }
@@ -170,6 +183,7 @@ impl fmt::Display for QueueOwner {
         match self {
             Self::Module(name) => write!(f, "module `{name}`"),
             Self::Subscription(name) => write!(f, "subscription `{name}`"),
+            Self::Export(name) => write!(f, "mesh export `{name}`"),
         }
     }
 }
@@ -218,7 +232,15 @@ mod tests {
             QueueOwner::parse("audit"),
             Ok(QueueOwner::Module(n.clone()))
         );
-        for owner in [QueueOwner::Module(n.clone()), QueueOwner::Subscription(n)] {
+        assert_eq!(
+            QueueOwner::parse("export/audit"),
+            Ok(QueueOwner::Export(n.clone()))
+        );
+        for owner in [
+            QueueOwner::Module(n.clone()),
+            QueueOwner::Subscription(n.clone()),
+            QueueOwner::Export(n),
+        ] {
             assert_eq!(QueueOwner::parse(&owner.queue()), Ok(owner));
         }
         assert!(QueueOwner::parse("subscription/").is_err());

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use weft_store::{Completion, NewEvent, QueueId, Store};
 
 use crate::failure::{REPLAYS_EXTENSION, RepairEntry, Status};
-use crate::name::{Name, QueueOwner, queue_of_module};
+use crate::name::{QueueOwner, queue_of_export, queue_of_module};
 use crate::{Event, ExtValue, FailureRecord, Hub, Pattern, Topic, cloudevents};
 
 /// Which records an operation applies to; every filter given must match.
@@ -92,12 +92,15 @@ pub enum RepairError {
 
 /// The records matching `sel`, by module then age, at most `limit`.
 pub fn find(store: &Store, sel: &Selection, limit: usize) -> Result<Vec<Found>, RepairError> {
-    // Only modules keep error queues; outside subscriptions' queues are skipped.
+    // Modules and mesh exports keep error queues; outside subscriptions do not.
+    // A module's records go by its name, an export's by its outbox's queue name
+    // (`export/NAME`), which no module name can take.
     let mut queues: Vec<(String, QueueId)> = store
         .queue_names()
         .into_iter()
         .filter_map(|(queue, id)| match QueueOwner::parse(&queue) {
             Ok(QueueOwner::Module(module)) => Some((module.to_string(), id)),
+            Ok(QueueOwner::Export(_)) => Some((queue, id)),
             _ => None,
         })
         .filter(|(name, _)| sel.module.as_ref().is_none_or(|m| m == name))
@@ -191,10 +194,7 @@ pub async fn replay(
         };
         let (queues, target) = match to {
             ReplayTo::Module => (vec![queue], format!("module {}", found.module)),
-            ReplayTo::Topic => (
-                hub.queues_for(&event.topic),
-                format!("topic {}", event.topic),
-            ),
+            ReplayTo::Topic => (hub.queues_for(&event), format!("topic {}", event.topic)),
         };
         let mut record = found.record.clone();
         record.status = Status::Replayed;
@@ -254,9 +254,15 @@ pub async fn purge(hub: &Hub, sel: &Selection) -> Result<usize, RepairError> {
 }
 
 /// The queue of the module a record names, if it still has one.
+/// The queue of the owner of an error queue, by the name its records go by
+/// (see [`find`]).
 fn module_queue(store: &Store, module: &str) -> Option<QueueId> {
-    let module = Name::parse(module).ok()?;
-    store.queue_id(&queue_of_module(&module))
+    let queue = match QueueOwner::parse(module).ok()? {
+        QueueOwner::Module(name) => queue_of_module(&name),
+        QueueOwner::Export(name) => queue_of_export(&name),
+        QueueOwner::Subscription(_) => return None,
+    };
+    store.queue_id(&queue)
 }
 
 /// Applies an edit; returns what changed, in words, for the record's history.

@@ -22,6 +22,19 @@ pub struct Route {
     /// when its quota is full it stops collecting instead of refusing publishers,
     /// and counts what it missed here.
     pub parked: Option<Arc<Gap>>,
+    /// Which events it takes: a mesh export takes only those accepted here, so
+    /// that an event imported from the mesh never goes back out as itself.
+    pub takes: Takes,
+}
+
+/// Which events a route takes, by where they came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Takes {
+    /// Every matching event.
+    #[default]
+    All,
+    /// Matching events accepted on this host (not imported from the mesh).
+    Local,
 }
 
 /// What a parked subscription did not collect because it was full.
@@ -51,9 +64,12 @@ pub struct Routes {
 }
 
 impl Routes {
-    pub fn queues_for(&self, topic: &Topic) -> Vec<QueueId> {
+    /// The queues an event on `topic` goes to; `imported` if it came from the
+    /// mesh (routes that take only local events skip it).
+    pub fn queues_for(&self, topic: &Topic, imported: bool) -> Vec<QueueId> {
         self.snapshot()
             .iter()
+            .filter(|r| !(imported && r.takes == Takes::Local))
             .filter(|r| r.patterns.matches(topic))
             .map(|r| r.queue)
             .collect()
@@ -135,18 +151,19 @@ mod tests {
             queue: q,
             quota: Quota::default(),
             parked: None,
+            takes: Takes::All,
         };
         routes.upsert(r("all", &["orders/>"], 1));
         routes.upsert(r("eu", &["orders/eu/*", "billing/eu"], 2));
         routes.upsert(r("other", &["users/>"], 3));
         let t = |s| Topic::parse(s).unwrap();
-        assert_eq!(routes.queues_for(&t("orders/eu/created")), [1, 2]);
-        assert_eq!(routes.queues_for(&t("billing/eu")), [2]);
-        assert!(routes.queues_for(&t("nothing")).is_empty());
+        assert_eq!(routes.queues_for(&t("orders/eu/created"), false), [1, 2]);
+        assert_eq!(routes.queues_for(&t("billing/eu"), false), [2]);
+        assert!(routes.queues_for(&t("nothing"), false).is_empty());
         routes.upsert(r("eu", &["nothing"], 2));
-        assert_eq!(routes.queues_for(&t("nothing")), [2]);
+        assert_eq!(routes.queues_for(&t("nothing"), false), [2]);
         routes.remove("eu");
-        assert!(routes.queues_for(&t("nothing")).is_empty());
+        assert!(routes.queues_for(&t("nothing"), false).is_empty());
     }
 
     #[test]
@@ -158,6 +175,7 @@ mod tests {
             queue: q,
             quota: Quota::default(),
             parked: None,
+            takes: Takes::All,
         };
         routes.upsert(r("a", 1));
         let poison = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -166,11 +184,33 @@ mod tests {
         }));
         assert!(poison.is_err() && routes.table.is_poisoned());
         let t = Topic::parse("orders/eu").unwrap();
-        assert_eq!(routes.queues_for(&t), [1]);
+        assert_eq!(routes.queues_for(&t, false), [1]);
         routes.upsert(r("b", 2));
         assert!(routes.park("a", true).is_none());
-        assert_eq!(routes.queues_for(&t), [1, 2]);
+        assert_eq!(routes.queues_for(&t, false), [1, 2]);
         routes.remove("a");
-        assert_eq!(routes.queues_for(&t), [2]);
+        assert_eq!(routes.queues_for(&t, false), [2]);
+    }
+
+    #[test]
+    fn a_local_route_takes_what_was_accepted_here_and_not_what_the_mesh_brought() {
+        let routes = Routes::default();
+        let r = |name: &str, q, takes| Route {
+            name: name.into(),
+            patterns: Patterns::parse(&["orders/>"]).unwrap(),
+            queue: q,
+            quota: Quota::default(),
+            parked: None,
+            takes,
+        };
+        routes.upsert(r("subscriber", 1, Takes::All));
+        routes.upsert(r("export/default", 2, Takes::Local));
+        let t = Topic::parse("orders/x").unwrap();
+        assert_eq!(routes.queues_for(&t, false), [1, 2]);
+        assert_eq!(
+            routes.queues_for(&t, true),
+            [1],
+            "imported: not exported again"
+        );
     }
 }

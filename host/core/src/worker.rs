@@ -398,7 +398,7 @@ impl Worker {
                         completion.outputs.push(NewEvent {
                             dedup: None,
                             payload: out.encode(),
-                            queues: self.hub.queues_for(&out.topic),
+                            queues: self.hub.queues_for(&out),
                         });
                         shown.push(out);
                     }
@@ -694,8 +694,9 @@ pub fn stamp_outputs(
             if out.source.is_empty() {
                 out.source = format!("/weft/modules/{module}");
             }
-            // Made here, so local (no origin), but as far from where the input
-            // entered the mesh as the input was: the mesh bounds hops on that.
+            // An output is a new event of this host (exported when it matches an
+            // export), as far from its first host as its input: a cycle through
+            // processors on several hosts counts every crossing.
             out.hops = input.hops;
             out.origin = None;
             Ok(out)

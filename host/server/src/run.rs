@@ -74,13 +74,27 @@ pub async fn run(
     let board = supervisor.board();
     let loaded = supervisor.loaded();
 
-    // 4. Durable subscriptions for outside consumers (pull API).
+    // 4. Durable subscriptions for outside consumers (pull API), and the mesh's
+    // outboxes: both collect from now on.
     let registry = subscribe_outside_consumers(&hub, &config).await?;
+    let mesh = match config.mesh.clone() {
+        Some(m) => Some(
+            weft_mesh::Mesh::prepare(&hub, m)
+                .await
+                .context("cannot create the mesh's outboxes")?,
+        ),
+        None => None,
+    };
 
     supervisor.launch();
     let hooks = supervisor.hooks();
     let mut workers = JoinSet::new();
     workers.spawn(supervisor.run());
+    if let Some(mesh) = mesh.clone() {
+        let data = paths.data.clone();
+        let stopped = stopped.clone();
+        workers.spawn(async move { mesh.run(&data, stopped).await });
+    }
 
     // 5. Intake. A failed store commit seen by ingest stops the host, as one
     // seen by a worker does: nothing more can be acknowledged safely.
@@ -96,6 +110,7 @@ pub async fn run(
         max_replays: config.errors.max_replays,
         auth: Arc::new(Auth::new(config.tokens.clone())),
         subscriptions: Arc::new(registry),
+        mesh,
     };
     let app = api::app(
         state,

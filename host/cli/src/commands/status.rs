@@ -52,6 +52,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     };
     rows("module", &v["modules"]);
     rows("subscription", &v["subscriptions"]);
+    mesh(&v["mesh"]);
     for r in v["refused"]
         .as_array()
         .map(Vec::as_slice)
@@ -64,4 +65,73 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The mesh's link, outboxes and imports, when the host has one.
+fn mesh(m: &serde_json::Value) {
+    if m.is_null() {
+        return;
+    }
+    let link = &m["link"];
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    let mut line = format!(
+        "mesh: {} as `{}` on stream {} since {}",
+        s(&link["state"]),
+        s(&m["name"]),
+        s(&m["stream"]),
+        s(&link["since"])
+    );
+    if let Some(server) = link["server"].as_str() {
+        line.push_str(&format!(", server {server}"));
+    }
+    if let Some(rtt) = link["rtt_ms"].as_f64() {
+        line.push_str(&format!(", rtt {rtt:.1} ms"));
+    }
+    if let Some(reason) = link["reason"].as_str() {
+        line.push_str(&format!(": {reason}"));
+    }
+    println!("{line}");
+    for e in m["exports"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let age = e["oldest_age_ms"]
+            .as_u64()
+            .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "  export {:<16} outbox {:>8} oldest {:>8}  published {}  failed {}{}",
+            s(&e["name"]),
+            e["outbox_depth"].as_u64().unwrap_or(0),
+            age,
+            e["published"].as_u64().unwrap_or(0),
+            e["failed"].as_u64().unwrap_or(0),
+            e["last_error"]
+                .as_str()
+                .map(|r| format!("  last error: {r}"))
+                .unwrap_or_default()
+        );
+    }
+    for i in m["imports"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let pending = i["pending"]
+            .as_u64()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "  import {:<16} consumer {}  pending {:>8}  imported {}{}",
+            s(&i["name"]),
+            s(&i["consumer"]),
+            pending,
+            i["imported"].as_u64().unwrap_or(0),
+            i["last_error"]
+                .as_str()
+                .map(|r| format!("  last error: {r}"))
+                .unwrap_or_default()
+        );
+    }
 }

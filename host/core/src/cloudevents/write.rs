@@ -24,6 +24,10 @@ pub enum Form {
     /// line), so JSON data whose whitespace holds one goes out as `data_base64`, which
     /// still decodes to the exact bytes.
     LineSafe,
+    /// The JSON event format alone, for a channel that names the topic itself (a
+    /// NATS subject): no `topic` member, so any CloudEvents reader sees exactly the
+    /// spec's attributes and the event's extensions.
+    Wire,
 }
 
 /// Structured-mode JSON of one event, with weft's non-standard top-level member `topic`.
@@ -47,7 +51,7 @@ pub fn to_json_text(event: &Event, form: Form) -> String {
         ("time", event.time.as_deref()),
         ("datacontenttype", event.datacontenttype.as_deref()),
         ("dataschema", event.dataschema.as_deref()),
-        ("topic", Some(event.topic.as_str())),
+        ("topic", (form != Form::Wire).then_some(event.topic.as_str())),
     ];
     for (name, value) in attributes {
         if let Some(value) = value {

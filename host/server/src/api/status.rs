@@ -56,6 +56,7 @@ pub async fn status(State(app): State<AppState>) -> Response {
         "modules": modules,
         "subscriptions": subscriptions,
         "refused": app.board.refused(),
+        "mesh": app.mesh.as_ref().map(|m| m.status()),
     }))
     .into_response()
 }

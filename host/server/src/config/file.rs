@@ -26,6 +26,8 @@ pub(super) struct File {
     pub(super) secrets: BTreeMap<String, SecretSource>,
     #[serde(default)]
     pub(super) tokens: BTreeMap<String, TokenFile>,
+    /// `[mesh]`, read by the mesh's own parser (`weft_mesh::MeshConfig`).
+    pub(super) mesh: Option<toml::Value>,
 }
 
 /// `[tokens.NAME]`: one API client. The token itself is always a secret's value.

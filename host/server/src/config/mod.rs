@@ -126,6 +126,8 @@ pub struct HostConfig {
     /// `[tokens.NAME]`: the API's clients and their grants. None: the API is open,
     /// on loopback only.
     pub tokens: Vec<Grant>,
+    /// `[mesh]`: the link to other hosts through NATS; none without the table.
+    pub mesh: Option<weft_mesh::MeshConfig>,
 }
 
 impl Default for HostConfig {
@@ -157,6 +159,7 @@ impl Default for HostConfig {
             subscriptions: Vec::new(),
             secrets: Secrets::default(),
             tokens: Vec::new(),
+            mesh: None,
         }
     }
 }
@@ -242,6 +245,10 @@ impl HostConfig {
         }
         c.modules.defaults.secrets = c.secrets.clone();
         c.tokens = tokens::tokens(file.tokens, &file.secrets, &c.secrets, &mut p.0);
+        // 7. [mesh], whose credentials are secrets too.
+        if let Some(mesh) = file.mesh {
+            c.mesh = weft_mesh::MeshConfig::parse(mesh, &c.secrets, &mut p.0);
+        }
         if p.0.is_empty() {
             Ok(c)
         } else {
