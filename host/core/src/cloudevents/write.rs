@@ -51,7 +51,10 @@ pub fn to_json_text(event: &Event, form: Form) -> String {
         ("time", event.time.as_deref()),
         ("datacontenttype", event.datacontenttype.as_deref()),
         ("dataschema", event.dataschema.as_deref()),
-        ("topic", (form != Form::Wire).then_some(event.topic.as_str())),
+        (
+            "topic",
+            (form != Form::Wire).then_some(event.topic.as_str()),
+        ),
     ];
     for (name, value) in attributes {
         if let Some(value) = value {
