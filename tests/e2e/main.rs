@@ -26,6 +26,7 @@ mod mesh;
 mod pipeline;
 mod powercut;
 mod repair;
+mod requests;
 mod subscriptions;
 mod swap;
 

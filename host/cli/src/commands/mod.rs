@@ -4,6 +4,7 @@ pub mod check;
 pub mod errors;
 pub mod new;
 pub mod publish;
+pub mod request;
 pub mod run;
 pub mod status;
 pub mod store;

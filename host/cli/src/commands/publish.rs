@@ -5,7 +5,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use crate::client::Remote;
 
 /// What the CloudEvents HTTP binding says must be percent-encoded in a header value.
-const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
+pub(crate) const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
 
 #[derive(clap::Args)]
 pub struct Args {
