@@ -489,3 +489,49 @@ admin = true
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.text().await.unwrap(), "private");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_with_await_reply_answers_its_sender_with_the_reply() {
+    let mut host = Host::new(WEFT);
+    host.module(
+        "shop",
+        &guest("webhook"),
+        r#"publish = ["orders/>"]
+[ingress]
+route = true
+await_reply = "10s"
+[config]
+topic_prefix = "orders"
+type_prefix = "com.example.shop"
+event_header = "x-shop-event"
+delivery_header = "x-shop-delivery"
+"#,
+    );
+    host.module("receipt", &guest("receipt"), "subscribe = [\"orders/>\"]\n");
+    host.start().await;
+    let r = host
+        .http
+        .post(host.url("/hooks/shop"))
+        .header("x-shop-event", "created")
+        .header("x-shop-delivery", "o-77")
+        .header("content-type", "application/json")
+        .body(r#"{"cust":"Dee"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(header(r.headers(), "ce-correlationid"), "o-77");
+    let receipt: Value = r.json().await.unwrap();
+    assert_eq!(receipt["topic"], "orders/created");
+    assert_eq!(receipt["data"]["cust"], "Dee");
+    // The connector's own refusal is still its answer, with nothing published.
+    let r = host
+        .http
+        .post(host.url("/hooks/shop"))
+        .header("x-shop-event", "created")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}
