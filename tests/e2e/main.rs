@@ -13,6 +13,7 @@ mod backpressure;
 mod bad_input;
 mod bad_modules;
 mod cli;
+mod command_line;
 mod connectors;
 mod crash;
 mod crash_harness;

@@ -1,6 +1,7 @@
 //! One module per command: its `Args` (clap) and its `run`.
 
 pub mod check;
+pub mod completions;
 pub mod errors;
 pub mod new;
 pub mod publish;

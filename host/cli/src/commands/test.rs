@@ -13,6 +13,9 @@ use weft_runtime::{Manifest, Module, Runtime};
 use crate::offline::{Progress, cache_dir, offline_defaults};
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  weft test enrich.wasm --input events.jsonl --topic orders/created"
+)]
 pub struct Args {
     file: PathBuf,
     /// CloudEvents in structured JSON, one per line (each may carry a `topic`).
