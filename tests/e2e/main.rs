@@ -24,6 +24,7 @@ mod hostile;
 mod languages;
 mod limits;
 mod mesh;
+mod module_tests;
 mod pipeline;
 mod powercut;
 mod repair;

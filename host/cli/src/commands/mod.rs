@@ -3,6 +3,7 @@
 pub mod check;
 pub mod completions;
 pub mod errors;
+pub mod expect;
 pub mod new;
 pub mod publish;
 pub mod run;
