@@ -1,7 +1,9 @@
 //! One module per command: its `Args` (clap) and its `run`.
 
 pub mod check;
+pub mod completions;
 pub mod errors;
+pub mod expect;
 pub mod new;
 pub mod publish;
 pub mod request;

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use crate::client::{Remote, refusal};
 
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  weft tap 'orders/>' --count 5")]
 pub struct Args {
     #[arg(default_value = ">")]
     pattern: String,
