@@ -403,7 +403,10 @@ async fn a_module_answering_another_requests_address_is_refused() {
     assert!(detail.contains("not the `replyto`"), "{detail}");
     let errors = host.wait_errors("forger", 1, Duration::from_secs(10)).await;
     assert!(
-        errors[0]["reason"].as_str().unwrap().contains(forged),
+        errors[0]["record"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(forged),
         "{errors:?}"
     );
 }

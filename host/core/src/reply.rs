@@ -395,6 +395,14 @@ impl Replies {
             tracing::debug!(topic = %event.topic, id = %event.id, "reply for no known request dropped (its keep time may have passed)");
             return;
         };
+        // The caller matches a reply by its request's id, whichever step of a
+        // pipeline made it.
+        let mut event = event;
+        event.extensions.retain(|(name, _)| name != CORRELATIONID);
+        event.extensions.push((
+            CORRELATIONID.to_owned(),
+            ExtValue::String(slot.request.clone()),
+        ));
         match std::mem::replace(&mut slot.state, State::Abandoned(until)) {
             State::Waiting(tx) => {
                 slots.waiting -= 1;

@@ -36,14 +36,9 @@ pub fn stamp_outputs(
                      (emit to the input's `replyto`)"
                 ));
             }
-            if answers {
-                // The caller matches the reply by the request's id.
-                out.extensions.retain(|(name, _)| name != reply::CORRELATIONID);
-                out.extensions.push((
-                    reply::CORRELATIONID.to_owned(),
-                    ExtValue::String(input.id.clone()),
-                ));
-            } else if !publish.matches(&topic) {
+            // A reply needs no grant; its `correlationid` is set where the request
+            // waits (the input here may be a pipeline's later step, with its own id).
+            if !answers && !publish.matches(&topic) {
                 let granted: Vec<&str> = publish.iter().map(|p| p.as_str()).collect();
                 return Err(format!(
                     "output {i} goes to topic `{topic}`, which module `{module}` may not publish to \
