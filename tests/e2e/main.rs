@@ -18,6 +18,7 @@ mod connectors;
 mod crash;
 mod crash_harness;
 mod delivery;
+mod dev;
 mod edge;
 mod grants;
 mod hostile;
@@ -31,5 +32,6 @@ mod repair;
 mod requests;
 mod subscriptions;
 mod swap;
+mod tiered;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

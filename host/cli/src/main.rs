@@ -49,6 +49,9 @@ enum Command {
     /// Start a new module project from a template that builds and passes
     /// `weft check` as it is.
     New(commands::new::Args),
+    /// The author loop: build, check and swap a module project into a host on
+    /// every save, with a live tap of its topics.
+    Dev(commands::dev::Args),
     /// Run FILE.wasm on sample events offline and print what it emits.
     Test(commands::test::Args),
     /// Work on a stopped host's store: `weft store compact`.
@@ -74,6 +77,7 @@ async fn main() -> std::process::ExitCode {
         Command::Errors(a) => commands::errors::run(a).await,
         Command::Check(a) => commands::check::run(a).await,
         Command::New(a) => commands::new::run(a),
+        Command::Dev(a) => commands::dev::run(a).await,
         Command::Test(a) => commands::test::run(a).await,
         Command::Store(a) => commands::store::run(a),
         Command::Completions(a) => commands::completions::run(a, Cli::command()),
