@@ -190,7 +190,7 @@ enum State {
     Waiting(oneshot::Sender<Event>),
     /// The caller went away before a reply; one may still come.
     Abandoned(Instant),
-    Answered(Event, Instant),
+    Answered(Box<Event>, Instant),
 }
 
 /// A caller waiting for the reply to one request. Dropping it (the caller timed
@@ -244,7 +244,7 @@ impl Drop for Waiter {
 
 /// What `GET /v1/replies/{id}` finds.
 pub enum Fetched {
-    Reply(Event),
+    Reply(Box<Event>),
     /// The request is known and no reply has come yet.
     Pending,
     /// No such request (or another token's, or its reply expired).
@@ -313,7 +313,7 @@ impl Replies {
             let (tx, rx) = oneshot::channel();
             let (rx, ready) = match &slot.state {
                 State::Waiting(_) => return Err(OpenError::Busy(id.to_owned())),
-                State::Answered(event, _) => (None, Some(event.clone())),
+                State::Answered(event, _) => (None, Some((**event).clone())),
                 State::Abandoned(_) => {
                     if waiting_now >= self.inner.settings.max_waiting {
                         return Err(OpenError::Full(waiting_now));
@@ -421,14 +421,14 @@ impl Replies {
                         let Some(slot) = slots.by_nonce.get_mut(&nonce) else {
                             return;
                         };
-                        slot.state = State::Answered(event, until);
+                        slot.state = State::Answered(Box::new(event), until);
                     }
                 }
                 slots.expiry.push_back((until, nonce));
             }
             State::Abandoned(_) => {
                 self.inner.kept.fetch_add(1, Ordering::Relaxed);
-                slot.state = State::Answered(event, until);
+                slot.state = State::Answered(Box::new(event), until);
                 slots.expiry.push_back((until, nonce));
             }
             answered @ State::Answered(..) => {
@@ -444,9 +444,9 @@ impl Replies {
             .inner
             .forward
             .get()
-            .map(|tx| tx.try_send(event.clone()));
+            .map(|tx| tx.try_send(event.clone()).is_ok());
         match sent {
-            Some(Ok(())) => {
+            Some(true) => {
                 self.inner.forwarded.fetch_add(1, Ordering::Relaxed);
             }
             _ => {

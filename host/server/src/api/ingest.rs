@@ -22,7 +22,7 @@ pub async fn ingest(
 ) -> Response {
     let events = match events(&app, &access, &topic, &uri, &headers, &body) {
         Ok(events) => events,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match app.hub.publish(events).await {
         Ok(accepted) => (
@@ -65,38 +65,35 @@ pub(super) fn events(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Vec<weft_core::Event>, Response> {
+) -> Result<Vec<weft_core::Event>, Box<Response>> {
+    let refuse = |kind, detail: String| Err(Box::new(problem(kind, detail)));
     // The router has already decoded `%2F` into `/`, which would turn one level
     // into two: the raw path says whether the slashes were sent as slashes.
     if uri.path().to_ascii_lowercase().contains("%2f") {
-        return Err(problem(
+        return refuse(
             Kind::InvalidTopic,
             "bad topic in the URL: it holds an encoded slash (%2F); a topic's levels are \
-             separated by plain `/` (POST /v1/events/orders/created), and a level cannot hold one",
-        ));
+             separated by plain `/` (POST /v1/events/orders/created), and a level cannot hold one"
+                .into(),
+        );
     }
     let topic = match Topic::parse(topic) {
         Ok(t) => t,
-        Err(e) => {
-            return Err(problem(
-                Kind::InvalidTopic,
-                format!("bad topic in the URL: {e}"),
-            ));
-        }
+        Err(e) => return refuse(Kind::InvalidTopic, format!("bad topic in the URL: {e}")),
     };
     if let Err(refused) = access.check_publish(topic.as_str()) {
-        return Err(refused.into_response());
+        return Err(Box::new(refused.into_response()));
     }
     let events = match cloudevents::decode(headers, body, &topic, &app.limits) {
         Ok(e) => e,
-        Err(e) => return Err(problem(Kind::InvalidEvent, e.to_string())),
+        Err(e) => return refuse(Kind::InvalidEvent, e.to_string()),
     };
     // Every event of a batch, whatever its topic: one refused, nothing stored.
     if let Some(refused) = events
         .iter()
         .find_map(|e| access.check_publish(&e.topic).err())
     {
-        return Err(refused.into_response());
+        return Err(Box::new(refused.into_response()));
     }
     Ok(events)
 }

@@ -67,7 +67,7 @@ pub async fn request(
     };
     let mut batch = match events(&app, &access, &topic, &uri, &headers, &body) {
         Ok(events) => events,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let (Some(mut event), None) = (batch.pop(), batch.pop()) else {
         return problem(

@@ -141,7 +141,7 @@ async fn hook(
     {
         match ask(&conn, &name, first) {
             Ok(w) => waiter = Some((w, first.id.clone(), timeout)),
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         }
     }
     if status.as_u16() < 400 {
@@ -195,7 +195,7 @@ fn ask(
     conn: &Connector,
     name: &str,
     first: &mut weft_core::Event,
-) -> Result<weft_core::reply::Waiter, Response> {
+) -> Result<weft_core::reply::Waiter, Box<Response>> {
     if first.id.is_empty() {
         first.id = uuid::Uuid::now_v7().to_string();
     }
@@ -212,10 +212,12 @@ fn ask(
             Ok(w)
         }
         Err(e @ weft_core::reply::OpenError::Busy(_)) => {
-            Err(problem(Kind::DuplicateRequest, e.to_string()))
+            Err(Box::new(problem(Kind::DuplicateRequest, e.to_string())))
         }
-        Err(e) => Err(Problem::new(Kind::Unavailable, e.to_string())
-            .retry_after(1)
-            .into_response()),
+        Err(e) => Err(Box::new(
+            Problem::new(Kind::Unavailable, e.to_string())
+                .retry_after(1)
+                .into_response(),
+        )),
     }
 }
