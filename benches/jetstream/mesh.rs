@@ -145,8 +145,12 @@ async fn bench(bin: WeftBin, nats_bin: NatsBin) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("nats-server with {label}"))?;
         for (name, log) in [("A", mesh.a.log()), ("B", mesh.b.log())] {
-            if log.contains("WARN") || log.contains("ERROR") {
-                eprintln!("host {name} ({label}) logged warnings:\n{log}");
+            let trouble: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("ERROR") || (l.contains("WARN") && l.contains("mesh")))
+                .collect();
+            if !trouble.is_empty() {
+                eprintln!("host {name} ({label}) logged:\n{}", trouble.join("\n"));
             }
         }
         if mesh.nats.server.log().contains("[ERR]") {
