@@ -15,13 +15,15 @@ mod commands;
 mod logging;
 mod offline;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "weft",
     version,
-    about = "An edge host for event-driven integration"
+    about = "An edge host for event-driven integration",
+    after_help = "Example:\n  weft run --modules modules &
+  weft publish orders/created '{\"id\":1}'"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,7 +34,7 @@ struct Cli {
 enum Command {
     /// Run a host: load the modules folder, accept events over HTTP, deliver them.
     Run(commands::run::Args),
-    /// Publish one event (CloudEvents binary mode) to a running host.
+    /// Publish one event to a running host, or JSON lines from a file or stdin.
     Publish(commands::publish::Args),
     /// Watch events on topics matching PATTERN live, without consuming them.
     Tap(commands::tap::Args),
@@ -45,10 +47,17 @@ enum Command {
     /// Start a new module project from a template that builds and passes
     /// `weft check` as it is.
     New(commands::new::Args),
+    /// The author loop: build, check and swap a module project into a host on
+    /// every save, with a live tap of its topics.
+    Dev(commands::dev::Args),
     /// Run FILE.wasm on sample events offline and print what it emits.
     Test(commands::test::Args),
     /// Work on a stopped host's store: `weft store compact`.
     Store(commands::store::Args),
+    /// Print shell completions for bash, zsh or fish.
+    Completions(commands::completions::Args),
+    /// Print the man page (or write one per command into --dir).
+    Man(commands::completions::ManArgs),
 }
 
 #[tokio::main]
@@ -65,8 +74,11 @@ async fn main() -> std::process::ExitCode {
         Command::Errors(a) => commands::errors::run(a).await,
         Command::Check(a) => commands::check::run(a).await,
         Command::New(a) => commands::new::run(a),
+        Command::Dev(a) => commands::dev::run(a).await,
         Command::Test(a) => commands::test::run(a).await,
         Command::Store(a) => commands::store::run(a),
+        Command::Completions(a) => commands::completions::run(a, Cli::command()),
+        Command::Man(a) => commands::completions::man(a, Cli::command()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

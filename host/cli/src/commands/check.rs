@@ -8,6 +8,7 @@ use weft_runtime::{Manifest, Runtime};
 use crate::offline::{Progress, cache_dir, offline_defaults};
 
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  weft check modules/enrich.wasm")]
 pub struct Args {
     file: PathBuf,
 }

@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 use crate::client::Remote;
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  weft errors list --module enrich && weft errors replay --module enrich --all"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: ErrorsCommand,
@@ -19,6 +22,9 @@ pub struct Args {
 #[derive(Subcommand)]
 pub enum ErrorsCommand {
     /// List error records (by default those not replayed yet).
+    #[command(
+        after_help = "Example:\n  weft errors list --module enrich --since 2026-01-01T00:00:00Z"
+    )]
     List {
         #[command(flatten)]
         select: Select,
@@ -27,8 +33,12 @@ pub enum ErrorsCommand {
         status: String,
     },
     /// Show one record with its whole history.
+    #[command(after_help = "Example:\n  weft errors show enrich 42")]
     Show { module: String, seq: u64 },
     /// Put events back: into the failing module's queue, or onto their topic.
+    #[command(
+        after_help = "Example:\n  weft errors replay --module enrich --seq 42 --set type=order.fixed"
+    )]
     Replay {
         #[command(flatten)]
         select: Select,
@@ -46,6 +56,7 @@ pub enum ErrorsCommand {
         set: Vec<String>,
     },
     /// Delete records for good.
+    #[command(after_help = "Example:\n  weft errors purge --module enrich --reason timeout --yes")]
     Purge {
         #[command(flatten)]
         select: Select,

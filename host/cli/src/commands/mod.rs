@@ -1,7 +1,10 @@
 //! One module per command: its `Args` (clap) and its `run`.
 
 pub mod check;
+pub mod completions;
+pub mod dev;
 pub mod errors;
+pub mod expect;
 pub mod new;
 pub mod publish;
 pub mod run;

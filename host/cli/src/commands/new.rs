@@ -143,6 +143,7 @@ impl Kind {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  weft new processor enrich --lang python && cd enrich")]
 pub struct Args {
     kind: NewKind,
     /// The module name (also the crate name): lowercase letters, digits, `-`.

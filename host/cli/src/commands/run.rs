@@ -7,6 +7,9 @@ use anyhow::Context as _;
 use weft_server::{HostConfig, Paths};
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  weft run --modules modules --data data --listen 127.0.0.1:8080"
+)]
 pub struct Args {
     /// Folder of NAME.wasm + NAME.toml modules.
     #[arg(long, env = "WEFT_MODULES", default_value = "modules")]

@@ -3,6 +3,7 @@
 use crate::client::Remote;
 
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  weft status --host http://127.0.0.1:8080")]
 pub struct Args {
     /// Print the raw JSON.
     #[arg(long)]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use weft_server::{HostConfig, Paths};
 
 #[derive(clap::Args)]
+#[command(after_help = "Example:\n  weft store compact --data data")]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -14,6 +15,7 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Shrink the store's file to what it holds (redb); stop the host first.
+    #[command(after_help = "Example:\n  weft store compact --data data")]
     Compact {
         /// The host's data folder.
         #[arg(long, env = "WEFT_DATA", default_value = "data")]

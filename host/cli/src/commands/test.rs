@@ -1,5 +1,11 @@
 //! `weft test FILE.wasm --input events.jsonl`: run a module on sample events,
-//! offline, and print what it emits.
+//! offline, and print what it emits; `--expect cases.jsonl`: check what it emits
+//! against expectations and exit non-zero with a diff on a mismatch (`expect`).
+//!
+//! Both load the module exactly as a host does: its manifest's limits (memory,
+//! call timeout) and grants apply, and outputs are checked against `publish` and
+//! stamped by the same code as in a host, so a case that passes here behaves the
+//! same in a host.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -7,41 +13,54 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde_json::json;
-use weft_core::{CallError, Outcome, Topic, cloudevents, stamp_outputs};
+use weft_core::{CallError, Event, Handler, Outcome, Topic, cloudevents, stamp_outputs};
 use weft_runtime::{Manifest, Module, Runtime};
 
+use super::expect;
 use crate::offline::{Progress, cache_dir, offline_defaults};
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  weft test enrich.wasm --input events.jsonl --topic orders/created
+  weft test enrich.wasm --expect cases.jsonl --topic orders/created
+
+A line of cases.jsonl: an input event and what it must give, one of
+  {\"input\": {...}, \"emitted\": [{\"topic\": \"orders/enriched\", \"data\": {...}}]}
+  {\"input\": {...}, \"rejected\": \"text the reason contains\"}
+  {\"input\": {...}, \"retry\": true}
+An emitted event is compared on the members the case names, each exactly.")]
 pub struct Args {
     file: PathBuf,
     /// CloudEvents in structured JSON, one per line (each may carry a `topic`).
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(long, required_unless_present = "expect", conflicts_with = "expect")]
+    input: Option<PathBuf>,
+    /// Cases, one JSON object a line: `input` and the expected `emitted`,
+    /// `rejected` or `retry`. Exits 1 with a diff if any case does not hold.
+    #[arg(long, value_name = "CASES")]
+    expect: Option<PathBuf>,
     /// The manifest (default: FILE.toml).
     #[arg(long)]
     manifest: Option<PathBuf>,
-    /// Topic for input lines without one.
+    /// Topic for input events without one.
     #[arg(long)]
     topic: Option<String>,
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || {
-        test(&a.file, &a.input, a.manifest.as_deref(), a.topic.as_deref())
+        let module = load(&a.file, a.manifest.as_deref())?;
+        let topic = a.topic.as_deref().map(Topic::parse).transpose()?;
+        match (&a.input, &a.expect) {
+            (_, Some(cases)) => expect::run(&module, cases, topic.as_ref()),
+            (Some(input), None) => print_outputs(&module, input, topic.as_ref()),
+            (None, None) => anyhow::bail!("pass --input EVENTS or --expect CASES"),
+        }
     })
     .await?
 }
 
-/// Runs a module on sample events and prints, per input, what it emitted or why
-/// it failed, one JSON line each. Outputs are checked against the manifest's
-/// grants exactly as the host does.
-fn test(
-    file: &Path,
-    input: &Path,
-    manifest: Option<&Path>,
-    topic: Option<&str>,
-) -> anyhow::Result<()> {
+/// Loads a module with its manifest (FILE.toml unless named), as a host would.
+fn load(file: &Path, manifest: Option<&Path>) -> anyhow::Result<Arc<Module>> {
     let runtime = Runtime::new(cache_dir())?;
     let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let manifest_path = manifest
@@ -76,7 +95,46 @@ fn test(
             file.display()
         );
     }
-    let default_topic = topic.map(Topic::parse).transpose()?;
+    Ok(module)
+}
+
+/// What a module did with one input event.
+pub enum Got {
+    /// The outputs, each as the JSON text `weft tap` prints (none for a delivery).
+    Emitted(Vec<String>),
+    Rejected(String),
+    Retry(String),
+}
+
+/// Calls the module on one event and checks its outputs as the host does.
+pub fn call(module: &Module, handler: &mut dyn Handler, event: &Event) -> Got {
+    let result = match handler.process(std::slice::from_ref(event)) {
+        Ok(mut outcomes) if outcomes.len() == 1 => outcomes.remove(0),
+        Ok(o) => Outcome::Reject(format!("returned {} outcomes for 1 event", o.len())),
+        Err(CallError::Timeout(d)) => {
+            Outcome::Reject(format!("interrupted after its time budget of {d:?}"))
+        }
+        Err(e) => Outcome::Reject(e.to_string()),
+    };
+    match result {
+        Outcome::Emit(outs) => {
+            match stamp_outputs(&module.name, &module.manifest.publish, event, outs) {
+                Ok(outs) => Got::Emitted(
+                    outs.iter()
+                        .map(|o| cloudevents::to_json_text(o, cloudevents::Form::Json))
+                        .collect(),
+                ),
+                Err(reason) => Got::Rejected(reason),
+            }
+        }
+        Outcome::Retry(reason) => Got::Retry(reason),
+        Outcome::Reject(reason) => Got::Rejected(reason),
+    }
+}
+
+/// Runs a module on sample events and prints, per input, what it emitted or why
+/// it failed, one JSON line each.
+fn print_outputs(module: &Arc<Module>, input: &Path, topic: Option<&Topic>) -> anyhow::Result<()> {
     let reader = std::io::BufReader::new(
         std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?,
     );
@@ -88,36 +146,18 @@ fn test(
         }
         serde_json::from_str::<&serde_json::value::RawValue>(&line)
             .with_context(|| format!("{}:{}: not JSON", input.display(), n + 1))?;
-        let event = cloudevents::from_json(&line, default_topic.as_ref())
+        let event = cloudevents::from_json(&line, topic)
             .map_err(|e| anyhow::anyhow!("{}:{}: {e}", input.display(), n + 1))?;
-        let result = match handler.process(std::slice::from_ref(&event)) {
-            Ok(mut outcomes) if outcomes.len() == 1 => outcomes.remove(0),
-            Ok(o) => Outcome::Reject(format!("returned {} outcomes for 1 event", o.len())),
-            Err(CallError::Timeout(d)) => {
-                Outcome::Reject(format!("interrupted after its time budget of {d:?}"))
+        let line = match call(module, handler.as_mut(), &event) {
+            Got::Emitted(emitted) => {
+                // Written as text, not through a `Value`, so data goes out as it is.
+                let input = json!({ "input": event.id }).to_string();
+                let head = input.strip_suffix('}').unwrap_or(&input);
+                println!("{head},\"emitted\":[{}]}}", emitted.join(","));
+                continue;
             }
-            Err(e) => Outcome::Reject(e.to_string()),
-        };
-        let line = match result {
-            Outcome::Emit(outs) => {
-                match stamp_outputs(&module.name, &module.manifest.publish, &event, outs) {
-                    Ok(outs) => {
-                        // Written as text, not through a `Value`, so data goes out as it is.
-                        let emitted: Vec<String> = outs
-                            .iter()
-                            .map(|o| cloudevents::to_json_text(o, cloudevents::Form::Json))
-                            .collect();
-                        let input = json!({ "input": event.id });
-                        let input = input.to_string();
-                        let head = input.strip_suffix('}').unwrap_or(&input);
-                        println!("{head},\"emitted\":[{}]}}", emitted.join(","));
-                        continue;
-                    }
-                    Err(reason) => json!({ "input": event.id, "rejected": reason }),
-                }
-            }
-            Outcome::Retry(reason) => json!({ "input": event.id, "retry": reason }),
-            Outcome::Reject(reason) => json!({ "input": event.id, "rejected": reason }),
+            Got::Retry(reason) => json!({ "input": event.id, "retry": reason }),
+            Got::Rejected(reason) => json!({ "input": event.id, "rejected": reason }),
         };
         println!("{line}");
     }
