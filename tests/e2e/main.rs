@@ -31,5 +31,6 @@ mod powercut;
 mod repair;
 mod subscriptions;
 mod swap;
+mod tiered;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

@@ -144,6 +144,8 @@ pub struct Host {
     wrapper: Vec<String>,
     /// `--data`, when not the host folder's `data`.
     data: Option<PathBuf>,
+    /// `--cache`, when not the tests' shared compile cache.
+    cache: Option<PathBuf>,
 }
 
 impl Host {
@@ -170,6 +172,7 @@ impl Host {
             envs: Vec::new(),
             wrapper: Vec::new(),
             data: None,
+            cache: None,
         }
     }
 
@@ -195,6 +198,13 @@ impl Host {
     /// folder on another filesystem: the power-cut tests mount one).
     pub fn data_dir(&mut self, path: PathBuf) -> &mut Self {
         self.data = Some(path);
+        self
+    }
+
+    /// Runs the host with its own compile cache (`--cache`): nothing compiled
+    /// before is found there.
+    pub fn cache_dir(&mut self, path: PathBuf) -> &mut Self {
+        self.cache = Some(path);
         self
     }
 
@@ -239,7 +249,11 @@ impl Host {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--cache")
-            .arg(target_dir().join("weft-test-cache"))
+            .arg(
+                self.cache
+                    .clone()
+                    .unwrap_or_else(|| target_dir().join("weft-test-cache")),
+            )
             .env("RUST_LOG", "info")
             .envs(self.envs.clone())
             .stdout(log.try_clone().unwrap())
@@ -487,6 +501,7 @@ impl Host {
             envs: Vec::new(),
             wrapper: Vec::new(),
             data: None,
+            cache: None,
         }
     }
 }

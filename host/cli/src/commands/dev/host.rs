@@ -51,7 +51,8 @@ impl Target {
         let config = work.join("weft.toml");
         std::fs::write(
             &config,
-            "# Written by `weft dev` for its own host.\n[ingest]\ndedup_window = \"0s\"\n",
+            "# Written by `weft dev` for its own host.\n[ingest]\ndedup_window = \"0s\"\n\
+             [modules]\ntiered = true\n",
         )?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -220,7 +221,8 @@ impl Target {
                     refused["reason"].as_str().unwrap_or_default().to_owned(),
                 ));
             }
-            if entry != before.0 && !entry.is_null() {
+            // A tier-up of the version before is not this version's answer.
+            if entry != before.0 && !entry.is_null() && entry["action"] != "tiered_up" {
                 let action = entry["action"].as_str().unwrap_or_default().to_owned();
                 if action == "refused" {
                     return Ok(Outcome::Refused(

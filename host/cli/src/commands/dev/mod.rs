@@ -54,7 +54,9 @@ pub struct Args {
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let project = Project::find(&a.path)?;
     let cache = cache_dir();
-    let runtime = Runtime::new(&cache)?;
+    // The check compiles with Winch, as the local host (tiered) serves first:
+    // the host then loads the check's code from the shared cache.
+    let runtime = Runtime::new(&cache)?.baseline()?;
     say(&format!(
         "weft dev: {} ({}) in {}",
         project.name,
@@ -210,9 +212,16 @@ async fn check(
         .map_err(|e| anyhow::anyhow!("{} is invalid: {e}", project.manifest.display()))?;
     let (runtime, wasm) = (runtime.clone(), built.wasm.clone());
     let started = Instant::now();
-    let report = tokio::task::spawn_blocking(move || weft_runtime::inspect(&runtime, &wasm))
-        .await?
-        .map_err(|reason| anyhow::anyhow!("{} {reason}", built.path.display()))?;
+    // Where Winch cannot compile the guest, the host falls back to Cranelift,
+    // and so does the check.
+    let report = tokio::task::spawn_blocking(move || {
+        weft_runtime::inspect(&runtime, &wasm).or_else(|winch| {
+            let optimized = Runtime::new(cache_dir()).map_err(|_| winch)?;
+            weft_runtime::inspect(&optimized, &wasm)
+        })
+    })
+    .await?
+    .map_err(|reason| anyhow::anyhow!("{} {reason}", built.path.display()))?;
     manifest.check_world(report.world.kind()).map_err(|e| {
         anyhow::anyhow!(
             "{} does not fit a {}: {e}",
