@@ -41,7 +41,7 @@ use weft_store::{Completion, QueueId};
 
 use crate::config::ExportConfig;
 use crate::link::Denied;
-use crate::run::Shared;
+use crate::shared::Shared;
 use crate::wire;
 
 /// How many acknowledged events make an outbox acknowledgement (one store commit),

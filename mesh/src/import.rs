@@ -37,7 +37,7 @@ use tokio::sync::watch;
 use weft_core::{Event, PublishError, cloudevents};
 
 use crate::config::{ImportConfig, Start};
-use crate::run::Shared;
+use crate::shared::Shared;
 use crate::wire;
 
 /// Most messages fetched (and stored in one transaction) at once.

@@ -53,6 +53,7 @@
 //! | `import` | JetStream to the local store |
 //! | `reply` | replies to requests from other hosts, over core NATS (not stored) |
 //! | `status` | what `weft status` shows |
+//! | `shared` | what the link's tasks share (config, hub, status board) |
 //! | `run` | [`Mesh`]: made before the host takes events, then run until it stops |
 
 pub mod claim;
@@ -62,6 +63,7 @@ pub mod import;
 pub mod link;
 mod reply;
 mod run;
+mod shared;
 pub mod status;
 pub mod subject;
 pub mod wire;

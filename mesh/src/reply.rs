@@ -21,7 +21,7 @@ use weft_core::reply::{self, host_level};
 use weft_core::{Event, Topic, cloudevents};
 
 use crate::config::Mode;
-use crate::run::Shared;
+use crate::shared::Shared;
 use crate::wire;
 
 /// Replies for other hosts waiting to be sent; past it they are dropped and counted.

@@ -17,6 +17,7 @@ use crate::config::{MeshConfig, Mode};
 use crate::export::Exporter;
 use crate::import::{Importer, consumer_name};
 use crate::link::{self, Denied};
+use crate::shared::Shared;
 use crate::status::{self, Board, LinkState, MeshStatus};
 
 /// How often the link's round trip and the imports' lag are looked at.
@@ -30,14 +31,6 @@ enum Lost {
     Connection,
     /// Another host holds this host's name now.
     Name(String),
-}
-
-/// What the link's tasks share.
-pub struct Shared {
-    pub(crate) config: MeshConfig,
-    pub(crate) hub: Hub,
-    pub(crate) board: Arc<Board>,
-    pub(crate) denied: Denied,
 }
 
 /// A host's mesh: made before the host takes events (so the outboxes collect

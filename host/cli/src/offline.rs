@@ -1,10 +1,12 @@
 //! What `weft check` and `weft test` share: a runtime without a host (its own
-//! compile cache, no secrets, no store) and a word on stderr while a large module
-//! compiles.
+//! compile cache, no secrets, no store), a word on stderr while a large module
+//! compiles, and one call of a module checked as a host checks it (`test` and its
+//! `--expect` both use it).
 
 use std::path::{Path, PathBuf};
 
-use weft_runtime::{Defaults, Runtime};
+use weft_core::{CallError, Event, Handler, Outcome, cloudevents, stamp_outputs};
+use weft_runtime::{Defaults, Module, Runtime};
 
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("WEFT_CACHE")
@@ -87,5 +89,39 @@ mod tests {
                 ("secret".to_owned(), "<secret HOOK>".to_owned())
             ]
         );
+    }
+}
+
+/// What a module did with one input event.
+pub enum Got {
+    /// The outputs, each as the JSON text `weft tap` prints (none for a delivery).
+    Emitted(Vec<String>),
+    Rejected(String),
+    Retry(String),
+}
+
+/// Calls the module on one event and checks its outputs as the host does.
+pub fn call(module: &Module, handler: &mut dyn Handler, event: &Event) -> Got {
+    let result = match handler.process(std::slice::from_ref(event)) {
+        Ok(mut outcomes) if outcomes.len() == 1 => outcomes.remove(0),
+        Ok(o) => Outcome::Reject(format!("returned {} outcomes for 1 event", o.len())),
+        Err(CallError::Timeout(d)) => {
+            Outcome::Reject(format!("interrupted after its time budget of {d:?}"))
+        }
+        Err(e) => Outcome::Reject(e.to_string()),
+    };
+    match result {
+        Outcome::Emit(outs) => {
+            match stamp_outputs(&module.name, &module.manifest.publish, event, outs) {
+                Ok(outs) => Got::Emitted(
+                    outs.iter()
+                        .map(|o| cloudevents::to_json_text(o, cloudevents::Form::Json))
+                        .collect(),
+                ),
+                Err(reason) => Got::Rejected(reason),
+            }
+        }
+        Outcome::Retry(reason) => Got::Retry(reason),
+        Outcome::Reject(reason) => Got::Rejected(reason),
     }
 }

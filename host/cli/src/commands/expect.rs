@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use weft_core::{Topic, cloudevents};
 use weft_runtime::Module;
 
-use super::test::{Got, call};
+use crate::offline::{Got, call};
 
 /// One line of a case file.
 #[derive(Deserialize)]

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde_json::json;
-use weft_core::{CallError, Event, Handler, Outcome, Topic, cloudevents, stamp_outputs};
+use weft_core::{Topic, cloudevents};
 use weft_runtime::{Manifest, Module, Runtime};
 
 use super::expect;
-use crate::offline::{Progress, cache_dir, offline_defaults};
+use crate::offline::{Got, Progress, cache_dir, call, offline_defaults};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
@@ -96,40 +96,6 @@ fn load(file: &Path, manifest: Option<&Path>) -> anyhow::Result<Arc<Module>> {
         );
     }
     Ok(module)
-}
-
-/// What a module did with one input event.
-pub enum Got {
-    /// The outputs, each as the JSON text `weft tap` prints (none for a delivery).
-    Emitted(Vec<String>),
-    Rejected(String),
-    Retry(String),
-}
-
-/// Calls the module on one event and checks its outputs as the host does.
-pub fn call(module: &Module, handler: &mut dyn Handler, event: &Event) -> Got {
-    let result = match handler.process(std::slice::from_ref(event)) {
-        Ok(mut outcomes) if outcomes.len() == 1 => outcomes.remove(0),
-        Ok(o) => Outcome::Reject(format!("returned {} outcomes for 1 event", o.len())),
-        Err(CallError::Timeout(d)) => {
-            Outcome::Reject(format!("interrupted after its time budget of {d:?}"))
-        }
-        Err(e) => Outcome::Reject(e.to_string()),
-    };
-    match result {
-        Outcome::Emit(outs) => {
-            match stamp_outputs(&module.name, &module.manifest.publish, event, outs) {
-                Ok(outs) => Got::Emitted(
-                    outs.iter()
-                        .map(|o| cloudevents::to_json_text(o, cloudevents::Form::Json))
-                        .collect(),
-                ),
-                Err(reason) => Got::Rejected(reason),
-            }
-        }
-        Outcome::Retry(reason) => Got::Retry(reason),
-        Outcome::Reject(reason) => Got::Rejected(reason),
-    }
 }
 
 /// Runs a module on sample events and prints, per input, what it emitted or why
