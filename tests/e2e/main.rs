@@ -28,7 +28,10 @@ mod module_tests;
 mod pipeline;
 mod powercut;
 mod repair;
+mod scoped_secrets;
 mod subscriptions;
 mod swap;
+mod tls;
+mod tokens;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

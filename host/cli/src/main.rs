@@ -49,6 +49,8 @@ enum Command {
     New(commands::new::Args),
     /// Run FILE.wasm on sample events offline and print what it emits.
     Test(commands::test::Args),
+    /// Make an API token: print it once, write only its digest and grants.
+    Token(commands::token::Args),
     /// Work on a stopped host's store: `weft store compact`.
     Store(commands::store::Args),
     /// Print shell completions for bash, zsh or fish.
@@ -73,6 +75,7 @@ async fn main() -> std::process::ExitCode {
         Command::New(a) => commands::new::run(a),
         Command::Test(a) => commands::test::run(a).await,
         Command::Store(a) => commands::store::run(a),
+        Command::Token(a) => commands::token::run(a),
         Command::Completions(a) => commands::completions::run(a, Cli::command()),
         Command::Man(a) => commands::completions::man(a, Cli::command()),
     };
