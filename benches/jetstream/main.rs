@@ -39,21 +39,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark")]
 
 mod latency;
+mod load;
 mod nats;
 mod report;
 mod weft;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bytes::Bytes;
-use weft_benches::{ROUNDS, WeftBin, cpu_us, now_us, order_json, percentile, thousands};
+use weft_benches::{ROUNDS, WeftBin, cpu_us, now_us, percentile, thousands};
 use weft_tests::Host;
 use weft_tests::nats::{NatsBin, SyncInterval};
 
 use crate::latency::Latency;
+use crate::load::Load;
 use crate::nats::Nats;
 
 /// Length of a publish phase (the consume phase takes what it takes).
@@ -90,7 +89,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 enum System {
-    Weft { host: Host, pid: u32 },
+    Weft { host: Box<Host>, pid: u32 },
     Nats(Box<Nats>),
 }
 
@@ -113,22 +112,10 @@ struct Entry {
     latency: Option<Latency>,
 }
 
-/// Shared inputs: event data, the id counter.
-struct Load {
-    data: Arc<Vec<String>>,
-    bytes: Arc<Vec<Bytes>>,
-    ids: Arc<AtomicU64>,
-}
-
 async fn bench(bin: WeftBin, nats_bin: NatsBin) -> anyhow::Result<()> {
     let started = Instant::now();
     now_us();
-    let data: Vec<String> = (0..DISTINCT as u64).map(order_json).collect();
-    let load = Load {
-        bytes: Arc::new(data.iter().map(|d| Bytes::from(d.clone())).collect()),
-        data: Arc::new(data),
-        ids: Arc::new(AtomicU64::new(0)),
-    };
+    let load = Load::new();
 
     let mut host = Host::new(bin.path.to_str().context("weft path is not UTF-8")?);
     host.config(&weft_tests::sink_config("sink", ">"));
@@ -136,7 +123,7 @@ async fn bench(bin: WeftBin, nats_bin: NatsBin) -> anyhow::Result<()> {
     let pid = weft_benches::pid_with_arg(host.dir.path())
         .context("cannot find the weft process in /proc")?;
     let mut entries = vec![
-        entry("weft (fsync before 202)", System::Weft { host, pid }),
+        entry("weft (fsync before 202)", System::Weft { host: Box::new(host), pid }),
         entry(
             "JetStream, default sync",
             System::Nats(Box::new(
@@ -180,7 +167,7 @@ async fn bench(bin: WeftBin, nats_bin: NatsBin) -> anyhow::Result<()> {
         let pid = e.system.pid();
         let before = cpu_us(pid);
         let mut l = match &e.system {
-            System::Weft { host, .. } => weft::latency(host, &load).await,
+            System::Weft { host, .. } => weft::latency(host, host, &load).await,
             System::Nats(n) => nats::latency(n, &load).await,
         }
         .with_context(|| format!("latency of {}", e.label))?;

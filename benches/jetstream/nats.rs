@@ -19,7 +19,8 @@ use weft_benches::now_us;
 use weft_tests::nats::{NatsServer, SyncInterval};
 
 use crate::latency::{ACK_WAIT, Latency, ack_latencies, paced, stamp, stamped_json};
-use crate::{BATCH, DISTINCT, JS_IN_FLIGHT, LATENCY_FOR, Load, RATE, SUBJECT};
+use crate::load::Load;
+use crate::{BATCH, DISTINCT, JS_IN_FLIGHT, LATENCY_FOR, RATE, SUBJECT};
 
 /// A running `nats-server` with JetStream, its stream and pull consumer. Killed on drop.
 pub struct Nats {
@@ -30,7 +31,12 @@ pub struct Nats {
 
 impl Nats {
     pub async fn start(bin: &Path, sync: SyncInterval) -> anyhow::Result<Self> {
-        let server = NatsServer::start(bin, sync).await?;
+        Self::on(NatsServer::start(bin, sync).await?).await
+    }
+
+    /// The stream `BENCH` (`bench.>`) and its consumer on `server`, which may carry
+    /// other streams too (the mesh's).
+    pub async fn on(server: NatsServer) -> anyhow::Result<Self> {
         let client = async_nats::connect(server.url())
             .await
             .with_context(|| format!("connecting to nats-server at {}", server.url()))?;
@@ -99,9 +105,23 @@ pub async fn publish(js: &Context, load: &Load, length: Duration) -> anyhow::Res
 /// Consumes `expected` messages: fetch [`BATCH`], `double_ack` the last (AckAll),
 /// repeat.
 pub async fn consume(consumer: &PullConsumer, expected: u64) -> anyhow::Result<()> {
+    let (_, target) = tokio::sync::watch::channel(Some(expected));
+    consume_until(consumer, target).await.map(|_| ())
+}
+
+/// Consumes until it got the number `target` turns to (it may still be `None`
+/// while the publisher runs, so consuming overlaps publishing); returns that number.
+pub async fn consume_until(
+    consumer: &PullConsumer,
+    target: tokio::sync::watch::Receiver<Option<u64>>,
+) -> anyhow::Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut got = 0;
-    while got < expected {
+    loop {
+        let expected = *target.borrow();
+        if expected.is_some_and(|e| got >= e) {
+            break;
+        }
         let mut batch = consumer
             .fetch()
             .max_messages(BATCH)
@@ -126,15 +146,16 @@ pub async fn consume(consumer: &PullConsumer, expected: u64) -> anyhow::Result<(
                 got += count;
             }
             None if Instant::now() > deadline => {
-                bail!("JetStream delivered {got} of {expected} messages")
+                bail!("JetStream delivered {got} of {expected:?} messages")
             }
             None => tokio::time::sleep(Duration::from_millis(1)).await,
         }
     }
+    let expected = target.borrow().unwrap_or_default();
     if got != expected {
         bail!("JetStream delivered {got} messages, {expected} were published");
     }
-    Ok(())
+    Ok(got)
 }
 
 /// Publish → delivery at [`RATE`]/s through JetStream: one publish per message,

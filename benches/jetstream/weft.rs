@@ -11,7 +11,8 @@ use weft_benches::now_us;
 use weft_tests::Host;
 
 use crate::latency::{ACK_WAIT, Latency, STAMP_BASE, ack_latencies, paced, stamp, stamped_json};
-use crate::{BATCH, LATENCY_FOR, Load, RATE, TOPIC, WEFT_IN_FLIGHT};
+use crate::load::Load;
+use crate::{BATCH, LATENCY_FOR, RATE, TOPIC, WEFT_IN_FLIGHT};
 
 /// Events acknowledged (202) by weft in `length`, in batch requests of [`BATCH`],
 /// [`WEFT_IN_FLIGHT`] at a time.
@@ -99,15 +100,16 @@ pub async fn consume(host: &Host, expected: u64) -> anyhow::Result<()> {
 }
 
 /// Publish → delivery at [`RATE`]/s through weft: one event per HTTP request
-/// (binary mode), delivered over the subscription's SSE stream. The reader
+/// (binary mode) to `from`, delivered over the `sink` subscription's SSE stream
+/// of `to` (the same host, or the one across the mesh). The reader
 /// acknowledges as it goes (`POST .../ack?upto=`, the latest id, one at a time),
 /// since the stream only ever looks at the first 1,000 queued events.
-pub async fn latency(host: &Host, load: &Load) -> anyhow::Result<Latency> {
+pub async fn latency(from: &Host, to: &Host, load: &Load) -> anyhow::Result<Latency> {
     let n = (RATE * LATENCY_FOR.as_secs()) as usize;
     // No overall timeout on the stream.
     let sse = reqwest::Client::builder().build()?;
     let response = sse
-        .get(host.url("/v1/subscriptions/sink/stream"))
+        .get(to.url("/v1/subscriptions/sink/stream"))
         .send()
         .await?;
     if !response.status().is_success() {
@@ -115,7 +117,7 @@ pub async fn latency(host: &Host, load: &Load) -> anyhow::Result<Latency> {
     }
     let (ack_tx, mut ack_rx) = tokio::sync::watch::channel(0u64);
     let acker = {
-        let (client, base) = (host.http.clone(), host.url("/v1/subscriptions/sink/ack"));
+        let (client, base) = (to.http.clone(), to.url("/v1/subscriptions/sink/ack"));
         tokio::spawn(async move {
             while ack_rx.changed().await.is_ok() {
                 let upto = *ack_rx.borrow_and_update();
@@ -166,7 +168,7 @@ pub async fn latency(host: &Host, load: &Load) -> anyhow::Result<Latency> {
         anyhow::Ok(e2e)
     });
 
-    let (client, url) = (host.http.clone(), host.url(&format!("/v1/events/{TOPIC}")));
+    let (client, url) = (from.http.clone(), from.url(&format!("/v1/events/{TOPIC}")));
     let (tasks, rate) = paced(|i| {
         let (client, url) = (client.clone(), url.clone());
         let id = load.ids.fetch_add(1, Ordering::Relaxed);
@@ -195,6 +197,6 @@ pub async fn latency(host: &Host, load: &Load) -> anyhow::Result<Latency> {
     let e2e = reader.await??;
     acker.abort();
     // Anything the reader missed stays queued: acknowledge it away.
-    host.drain("sink").await;
+    to.drain("sink").await;
     Ok(Latency::new(n, rate, e2e, acks))
 }

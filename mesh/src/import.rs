@@ -42,7 +42,7 @@ use crate::wire;
 
 /// Most messages fetched (and stored in one transaction) at once.
 const BATCH: usize = 256;
-/// How long a fetch waits for messages.
+/// How long an idle import's pull waits for a message before asking again.
 const FETCH_WAIT: Duration = Duration::from_secs(1);
 /// How long an import waits when local queues are full, before trying again.
 const FULL_BACKOFF: Duration = Duration::from_millis(200);
@@ -252,15 +252,45 @@ impl Importer {
     }
 }
 
-/// One batch: up to [`BATCH`] messages, waiting at most [`FETCH_WAIT`].
+/// One batch: what the consumer has now, up to [`BATCH`] messages; when it has
+/// nothing, the first message to arrive within [`FETCH_WAIT`] and whatever came
+/// with it.
+///
+/// A waiting pull for a whole batch (`batch()`) would hold the first messages
+/// until [`BATCH`] arrived or the wait ran out: at a steady 2,000 events/s that
+/// was ~80 ms at the median. A pull for what is there (`fetch()`, no wait) never
+/// holds anything, and an idle import waits in a pull for one message instead of
+/// asking again and again.
 async fn fetch(consumer: &PullConsumer) -> Result<Vec<Message>, String> {
-    let mut batch = consumer
-        .batch()
-        .max_messages(BATCH)
-        .expires(FETCH_WAIT)
-        .messages()
-        .await
-        .map_err(|e| format!("cannot fetch: {e}"))?;
+    let now = drain(consumer.fetch().max_messages(BATCH).messages().await).await?;
+    if !now.is_empty() {
+        return Ok(now);
+    }
+    let mut first = drain(
+        consumer
+            .batch()
+            .max_messages(1)
+            .expires(FETCH_WAIT)
+            .messages()
+            .await,
+    )
+    .await?;
+    if first.is_empty() {
+        return Ok(first);
+    }
+    // What arrived together with the first one goes into the same transaction.
+    match drain(consumer.fetch().max_messages(BATCH - 1).messages().await).await {
+        Ok(more) => first.extend(more),
+        Err(e) => tracing::debug!(error = %e, "mesh: fetching after the first message"),
+    }
+    Ok(first)
+}
+
+/// The messages of one pull request.
+async fn drain<E: std::fmt::Display>(
+    batch: Result<jetstream::consumer::pull::Batch, E>,
+) -> Result<Vec<Message>, String> {
+    let mut batch = batch.map_err(|e| format!("cannot fetch: {e}"))?;
     let mut out = Vec::new();
     while let Some(m) = batch.next().await {
         match m {

@@ -18,6 +18,7 @@ mod connectors;
 mod crash;
 mod crash_harness;
 mod delivery;
+mod dev;
 mod edge;
 mod grants;
 mod hostile;
@@ -33,5 +34,6 @@ mod subscriptions;
 mod swap;
 mod tls;
 mod tokens;
+mod tiered;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

@@ -147,6 +147,8 @@ pub struct Host {
     data: Option<PathBuf>,
     /// `https`, when the config serves TLS (see [`Host::https`]).
     scheme: &'static str,
+    /// `--cache`, when not the tests' shared compile cache.
+    cache: Option<PathBuf>,
 }
 
 impl Host {
@@ -174,6 +176,7 @@ impl Host {
             wrapper: Vec::new(),
             data: None,
             scheme: "http",
+            cache: None,
         }
     }
 
@@ -206,6 +209,13 @@ impl Host {
     /// folder on another filesystem: the power-cut tests mount one).
     pub fn data_dir(&mut self, path: PathBuf) -> &mut Self {
         self.data = Some(path);
+        self
+    }
+
+    /// Runs the host with its own compile cache (`--cache`): nothing compiled
+    /// before is found there.
+    pub fn cache_dir(&mut self, path: PathBuf) -> &mut Self {
+        self.cache = Some(path);
         self
     }
 
@@ -250,7 +260,11 @@ impl Host {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--cache")
-            .arg(target_dir().join("weft-test-cache"))
+            .arg(
+                self.cache
+                    .clone()
+                    .unwrap_or_else(|| target_dir().join("weft-test-cache")),
+            )
             .env("RUST_LOG", "info")
             .envs(self.envs.clone())
             .stdout(log.try_clone().unwrap())
@@ -499,6 +513,7 @@ impl Host {
             wrapper: Vec::new(),
             data: None,
             scheme: "http",
+            cache: None,
         }
     }
 }

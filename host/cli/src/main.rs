@@ -47,6 +47,9 @@ enum Command {
     /// Start a new module project from a template that builds and passes
     /// `weft check` as it is.
     New(commands::new::Args),
+    /// The author loop: build, check and swap a module project into a host on
+    /// every save, with a live tap of its topics.
+    Dev(commands::dev::Args),
     /// Run FILE.wasm on sample events offline and print what it emits.
     Test(commands::test::Args),
     /// Make an API token: print it once, write only its digest and grants.
@@ -73,6 +76,7 @@ async fn main() -> std::process::ExitCode {
         Command::Errors(a) => commands::errors::run(a).await,
         Command::Check(a) => commands::check::run(a).await,
         Command::New(a) => commands::new::run(a),
+        Command::Dev(a) => commands::dev::run(a).await,
         Command::Test(a) => commands::test::run(a).await,
         Command::Store(a) => commands::store::run(a),
         Command::Token(a) => commands::token::run(a),

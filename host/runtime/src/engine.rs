@@ -18,7 +18,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Strategy,
+};
 
 use crate::bindings::{self, InstanceState, LogBudget, Processor, StateReader};
 use crate::cache_file;
@@ -96,6 +98,29 @@ impl std::fmt::Display for Allocator {
     }
 }
 
+/// Which compiler a runtime's engine uses.
+///
+/// `Optimized` is Cranelift: the code every module runs in the end. `Baseline`
+/// is Winch, wasmtime's single-pass compiler: it compiles an interpreted guest
+/// (CPython, SpiderMonkey: 12-20 MiB of wasm) several times faster, into slower
+/// code, so a new version can serve while Cranelift works in the background
+/// (tiered compilation, see the host's supervisor). Each tier is its own engine,
+/// and its compiled code its own cache entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Optimized,
+    Baseline,
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tier::Optimized => "cranelift",
+            Tier::Baseline => "winch",
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) engine: Engine,
@@ -106,6 +131,8 @@ pub struct Runtime {
     allocator: Allocator,
     /// Each module's log budget, by name, shared by its instances and versions.
     logs: std::sync::Arc<std::sync::Mutex<HashMap<String, LogBudget>>>,
+    config: RuntimeConfig,
+    tier: Tier,
 }
 
 impl Runtime {
@@ -121,7 +148,25 @@ impl Runtime {
         cache_dir: impl Into<PathBuf>,
         runtime: RuntimeConfig,
     ) -> anyhow::Result<Self> {
-        let (engine, allocator) = engine(&runtime)?;
+        Self::build(cache_dir.into(), runtime, Tier::Optimized)
+    }
+
+    /// A runtime like this one whose engine compiles with Winch
+    /// ([`Tier::Baseline`]): same limits, cache folder, state and log budgets.
+    pub fn baseline(&self) -> anyhow::Result<Self> {
+        let mut twin = Self::build(self.cache_dir.clone(), self.config.clone(), Tier::Baseline)?;
+        twin.state = self.state.clone();
+        twin.logs = self.logs.clone();
+        Ok(twin)
+    }
+
+    /// The compiler this runtime's engine uses.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    fn build(cache_dir: PathBuf, runtime: RuntimeConfig, tier: Tier) -> anyhow::Result<Self> {
+        let (engine, allocator) = engine(&runtime, tier)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         // Linked for every module; what a request may reach is the module's
@@ -144,7 +189,6 @@ impl Runtime {
                 }
             })
             .context("cannot start the epoch ticker thread")?;
-        let cache_dir = cache_dir.into();
         std::fs::create_dir_all(&cache_dir).with_context(|| {
             format!(
                 "cannot create the compile cache folder {}",
@@ -158,6 +202,8 @@ impl Runtime {
             state: None,
             allocator,
             logs: Default::default(),
+            config: runtime,
+            tier,
         })
     }
 
@@ -225,6 +271,10 @@ impl Runtime {
     fn cache_path(&self, wasm: &[u8]) -> PathBuf {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
+        // Each tier's code is its own entry, whatever the engines' hashes say.
+        if self.tier == Tier::Baseline {
+            "winch".hash(&mut h);
+        }
         // `.sum`: entries end with their checksum (`cache_file`), so an older weft
         // sharing the folder, which would not check it, never reads one.
         self.cache_dir.join(format!(
@@ -294,8 +344,11 @@ pub fn root(e: &wasmtime::Error) -> String {
 }
 
 /// The engine for `runtime`: pooled if asked and possible, else on demand.
-fn engine(runtime: &RuntimeConfig) -> anyhow::Result<(Engine, Allocator)> {
+fn engine(runtime: &RuntimeConfig, tier: Tier) -> anyhow::Result<(Engine, Allocator)> {
     let mut config = Config::new();
+    if tier == Tier::Baseline {
+        config.strategy(Strategy::Winch);
+    }
     config.epoch_interruption(true);
     config.wasm_component_model(true);
     config.max_wasm_stack(MAX_WASM_STACK);

@@ -50,7 +50,7 @@ pub mod manifest;
 pub mod module;
 
 pub use bindings::InstanceError;
-pub use engine::{Allocator, Runtime, RuntimeConfig};
+pub use engine::{Allocator, Runtime, RuntimeConfig, Tier};
 pub use error::{FileError, LoadError};
 pub use folder::{Refused, load_dir, load_file};
 pub use http::HttpGrantError;

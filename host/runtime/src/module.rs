@@ -140,6 +140,11 @@ impl Module {
         Ok(module)
     }
 
+    /// The compiler this version's code came from.
+    pub fn tier(&self) -> crate::engine::Tier {
+        self.runtime.tier()
+    }
+
     /// A handler for one worker (processors and egress connectors); it keeps its
     /// instance between batches.
     pub fn handler(self: &Arc<Self>) -> Box<dyn Handler> {

@@ -81,6 +81,7 @@ pub async fn run(
             defaults: config.modules.defaults.clone(),
             max_errors: config.errors.max_records,
             keep_removed: config.modules.keep_removed,
+            tiered: config.modules.tiered,
         },
         stopped.clone(),
     )

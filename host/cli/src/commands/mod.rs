@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod dev;
 pub mod errors;
 pub mod expect;
 pub mod new;

@@ -65,7 +65,9 @@ pub struct Args {
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
     if let Some(file) = &a.file {
-        return publish_lines(file, a.topic.as_deref(), &a.remote).await;
+        let sent = publish_lines(file, a.topic.as_deref(), &a.remote, &Lines::default()).await?;
+        eprintln!("weft publish: {sent} events from {file}");
+        return Ok(());
     }
     let topic = a.topic.clone().unwrap_or_default();
     let data = match a.data.as_deref() {
@@ -108,10 +110,25 @@ struct Batch {
     bytes: usize,
 }
 
+/// How `publish_lines` treats the lines.
+#[derive(Default)]
+pub struct Lines {
+    /// Appended to every event's id (`weft dev` replays the same file after each
+    /// swap, and a host drops an id it has seen as a duplicate).
+    pub id_suffix: Option<String>,
+    /// Print nothing per event.
+    pub quiet: bool,
+}
+
 /// Publishes the lines of `file` (see the module docs for the rule on a bad line)
-/// and prints one JSON line per event the host accepted: its line, id and whether
-/// it was a duplicate.
-async fn publish_lines(file: &str, topic: Option<&str>, remote: &Remote) -> anyhow::Result<()> {
+/// and, unless quiet, prints one JSON line per event the host accepted: its line,
+/// id and whether it was a duplicate. Returns how many were published.
+pub async fn publish_lines(
+    file: &str,
+    topic: Option<&str>,
+    remote: &Remote,
+    how: &Lines,
+) -> anyhow::Result<usize> {
     let default_topic = topic
         .map(Topic::parse)
         .transpose()
@@ -135,27 +152,54 @@ async fn publish_lines(file: &str, topic: Option<&str>, remote: &Remote) -> anyh
             Ok(Some(line)) => line,
             Ok(None) => break,
             Err(e) => {
-                send(&client, remote, &name, &mut batch, &mut published).await?;
+                send(
+                    &client,
+                    remote,
+                    &name,
+                    &mut batch,
+                    &mut published,
+                    how.quiet,
+                )
+                .await?;
                 return Err(stopped(&name, n, &e.to_string(), published));
             }
         };
         if line.trim().is_empty() {
             continue;
         }
-        let event = match cloudevents::from_json(&line, default_topic.as_ref()) {
+        let mut event = match cloudevents::from_json(&line, default_topic.as_ref()) {
             Ok(e) => e,
             Err(e) => {
-                send(&client, remote, &name, &mut batch, &mut published).await?;
+                send(
+                    &client,
+                    remote,
+                    &name,
+                    &mut batch,
+                    &mut published,
+                    how.quiet,
+                )
+                .await?;
                 return Err(stopped(&name, n, &e.to_string(), published));
             }
         };
+        if let Some(suffix) = &how.id_suffix {
+            event.id.push_str(suffix);
+        }
         let wire = cloudevents::to_json_text(&event, cloudevents::Form::Wire);
         if !batch.events.is_empty()
             && (batch.topic != event.topic
                 || batch.events.len() >= BATCH_EVENTS
                 || batch.bytes + wire.len() > BATCH_BYTES)
         {
-            send(&client, remote, &name, &mut batch, &mut published).await?;
+            send(
+                &client,
+                remote,
+                &name,
+                &mut batch,
+                &mut published,
+                how.quiet,
+            )
+            .await?;
         }
         if batch.events.is_empty() {
             batch.topic = event.topic.clone();
@@ -165,9 +209,16 @@ async fn publish_lines(file: &str, topic: Option<&str>, remote: &Remote) -> anyh
         batch.lines.push(n);
         batch.events.push(wire);
     }
-    send(&client, remote, &name, &mut batch, &mut published).await?;
-    eprintln!("weft publish: {published} events from {name}");
-    Ok(())
+    send(
+        &client,
+        remote,
+        &name,
+        &mut batch,
+        &mut published,
+        how.quiet,
+    )
+    .await?;
+    Ok(published)
 }
 
 /// Sends `batch` as one batched request and prints what the host accepted.
@@ -177,6 +228,7 @@ async fn send(
     name: &str,
     batch: &mut Batch,
     published: &mut usize,
+    quiet: bool,
 ) -> anyhow::Result<()> {
     if batch.events.is_empty() {
         return Ok(());
@@ -195,7 +247,7 @@ async fn send(
         )
     })?;
     let accepted = answer["accepted"].as_array().cloned().unwrap_or_default();
-    for (line, a) in batch.lines.iter().zip(&accepted) {
+    for (line, a) in batch.lines.iter().zip(&accepted).filter(|_| !quiet) {
         println!(
             "{}",
             json!({ "line": line, "id": a["id"], "duplicate": a["duplicate"] })

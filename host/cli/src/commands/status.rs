@@ -40,8 +40,13 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                 .as_str()
                 .map(|v| v.get(..12).unwrap_or(v))
                 .unwrap_or("");
+            // Shown only when it is not the usual (tiered compilation).
+            let compiler = match m["compiler"].as_str() {
+                Some(c) if c != "cranelift" => format!("  compiler: {c}"),
+                _ => String::new(),
+            };
             println!(
-                "{:<14} {:<24} {:>10} {:>12} {:>12}  {}",
+                "{:<14} {:<24} {:>10} {:>12} {:>12}  {}{compiler}",
                 kind,
                 m["name"].as_str().unwrap_or("?"),
                 m["queue_depth"].as_u64().unwrap_or(0),

@@ -19,23 +19,42 @@ pub struct Args {
 
 /// Prints events until `count` were shown (if given) or the host goes away.
 pub async fn run(a: Args) -> anyhow::Result<()> {
-    let url = a.remote.url("/v1/tap");
-    let resp = a
-        .remote
+    let mut shown = 0;
+    stream(&a.remote, &a.pattern, None, |data| {
+        println!("{data}");
+        shown += 1;
+        a.count.is_none_or(|c| shown < c)
+    })
+    .await
+}
+
+/// Follows the host's tap for `pattern`, calling `each` with every event's JSON
+/// until it returns false or the host goes away (`weft tap`, `weft dev`).
+/// `connected` is told once the tap is live (events from then on are shown).
+pub async fn stream(
+    remote: &Remote,
+    pattern: &str,
+    connected: Option<tokio::sync::oneshot::Sender<()>>,
+    mut each: impl FnMut(String) -> bool,
+) -> anyhow::Result<()> {
+    let url = remote.url("/v1/tap");
+    let resp = remote
         .client()?
         .get(&url)
-        .query(&[("pattern", &a.pattern)])
+        .query(&[("pattern", pattern)])
         .send()
         .await
         .map_err(|e| a.remote.unreachable(&e))?;
     if !resp.status().is_success() {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
-        return Err(refusal(status, &body, a.remote.token.as_deref()));
+        return Err(refusal(status, &body, remote.token.as_deref()));
+    }
+    if let Some(c) = connected {
+        let _ = c.send(());
     }
     let mut stream = resp.bytes_stream();
     let mut buf = Vec::new();
-    let mut shown = 0;
     let (mut kind, mut data) = (String::new(), String::new());
     let mut lines = 0;
     while let Some(chunk) = stream.next().await {
@@ -56,16 +75,16 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                 lines += 1;
                 data.push_str(v.strip_prefix(' ').unwrap_or(v));
             } else if line.is_empty() && !data.is_empty() {
-                if kind == "lagged" {
+                let go_on = if kind == "lagged" {
                     eprintln!("weft tap: too slow, skipped events: {data}");
+                    true
                 } else {
-                    println!("{data}");
-                    shown += 1;
-                }
+                    each(std::mem::take(&mut data))
+                };
                 data.clear();
                 kind.clear();
                 lines = 0;
-                if a.count.is_some_and(|c| shown >= c) {
+                if !go_on {
                     return Ok(());
                 }
             }

@@ -96,6 +96,7 @@ pub(super) struct ModulesFile {
     pub(super) max_queue_bytes: Option<String>,
     pub(super) keep_removed: Option<String>,
     pub(super) pool_instances: Option<u32>,
+    pub(super) tiered: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -84,6 +84,9 @@ pub struct ModulesConfig {
     /// How long a removed module's subscription keeps collecting, so that putting
     /// the module back resumes with nothing missed.
     pub keep_removed: Duration,
+    /// Tiered compilation (`tiered`): a new version serves first from Winch's
+    /// code while Cranelift's is compiled in the background (see the supervisor).
+    pub tiered: bool,
 }
 
 /// `[errors]`: the error queues.
@@ -150,6 +153,7 @@ impl Default for HostConfig {
                 defaults: Defaults::default(),
                 runtime: RuntimeConfig::default(),
                 keep_removed: Duration::from_secs(3600),
+                tiered: false,
             },
             errors: ErrorsConfig {
                 max_replays: 3,
@@ -354,6 +358,7 @@ fn modules(f: &file::ModulesFile, m: &mut ModulesConfig, p: &mut Problems) {
         &mut d.quota.max_bytes,
     );
     m.runtime.pool_instances = f.pool_instances.unwrap_or(m.runtime.pool_instances);
+    m.tiered = f.tiered.unwrap_or(m.tiered);
     p.duration(&f.keep_removed, "modules.keep_removed", &mut m.keep_removed);
 }
 

@@ -38,6 +38,8 @@ pub enum Action {
     RolledBack,
     /// A new version served its probation.
     Proven,
+    /// The same version's Cranelift code took over from Winch's (tiered compilation).
+    TieredUp,
     /// Its files were taken away.
     Removed,
     /// Its files came back after a removal.
@@ -64,6 +66,9 @@ pub struct ModuleStatus {
     pub version: String,
     pub subscribe: Vec<String>,
     pub publish: Vec<String>,
+    /// Whose code serves: `cranelift`, `winch (cranelift compiling)`, or a
+    /// fallback with its reason (tiered compilation).
+    pub compiler: String,
     /// Swaps, refusals, rollbacks, removals, newest last.
     pub history: Vec<Change>,
     /// What a removed module's subscription did not collect once full.

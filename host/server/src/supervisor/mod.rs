@@ -28,6 +28,7 @@
 
 mod board;
 mod settle;
+mod tier;
 mod watcher;
 
 use std::collections::HashMap;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub max_errors: usize,
     /// How long a removed module's subscription keeps collecting.
     pub keep_removed: Duration,
+    /// Serve new versions from Winch first, then Cranelift (`tier`).
+    pub tiered: bool,
 }
 
 enum Handle {
@@ -103,6 +106,10 @@ pub struct Supervisor {
     /// Workers made at start, launched once every route exists.
     pending: Vec<Worker>,
     launched: bool,
+    /// Winch's runtime, when tiered compilation is on.
+    baseline: Option<Runtime>,
+    upgrades: mpsc::UnboundedReceiver<tier::Upgrade>,
+    upgrades_tx: mpsc::UnboundedSender<tier::Upgrade>,
 }
 
 impl Supervisor {
@@ -115,6 +122,12 @@ impl Supervisor {
         stopped: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let (reports_tx, reports) = mpsc::unbounded_channel();
+        let (upgrades_tx, upgrades) = mpsc::unbounded_channel();
+        let baseline = if settings.tiered {
+            Some(runtime.baseline()?)
+        } else {
+            None
+        };
         let mut sup = Self {
             hub,
             runtime,
@@ -131,6 +144,9 @@ impl Supervisor {
             reports_tx,
             pending: Vec::new(),
             launched: false,
+            baseline,
+            upgrades,
+            upgrades_tx,
         };
         let scanned = settle::scan(&sup.settings.dir);
         let now = Instant::now();
@@ -200,6 +216,7 @@ impl Supervisor {
                     }
                 }
                 Some(report) = self.reports.recv() => self.on_report(report),
+                Some(up) = self.upgrades.recv() => self.tier_up(up).await?,
                 Some(done) = self.tasks.join_next() => {
                     done.map_err(anyhow::Error::from).and_then(|r| r)?;
                 }
@@ -258,6 +275,7 @@ impl Supervisor {
     async fn take(&mut self, name: &str, look: Look, settled: Instant) -> anyhow::Result<()> {
         let wasm = self.settings.dir.join(format!("{name}.wasm"));
         let runtime = self.runtime.clone();
+        let baseline = self.baseline.clone();
         let defaults = self.settings.defaults.clone();
         let path = wasm.clone();
         let started = Instant::now();
@@ -267,14 +285,12 @@ impl Supervisor {
             tracing::info!(module = %name, bytes = size, "loading a large module (compiled once, then cached)");
         }
         let loaded = tokio::task::spawn_blocking(move || {
-            // Bounded: a reason quotes the file, whose lines may be megabytes.
-            weft_runtime::load_file(&runtime, &path, &defaults)
-                .map_err(|e| weft_core::excerpt::bounded(&e.to_string()))
+            tier::load(&runtime, baseline.as_ref(), &path, &defaults)
         })
         .await?;
         let compile_ms = started.elapsed().as_millis() as u64;
-        let module = match loaded {
-            Ok(m) => Arc::new(m),
+        let (module, fallback) = match loaded {
+            Ok(l) => (Arc::new(l.module), l.fallback),
             Err(reason) => {
                 tracing::error!(file = %wasm.display(), %reason, "module refused");
                 self.board.refuse(&wasm, &reason);
@@ -303,11 +319,71 @@ impl Supervisor {
             // Another kind of module under the same name: stop one, start the other.
             self.stop(name).await;
         }
-        if self.running.contains_key(name) {
-            self.swap(name, module, look, settled, compile_ms).await
-        } else {
-            self.add(name, module, look, compile_ms).await
+        let compiler = tier::shown(&module, fallback.as_deref());
+        if module.tier() == weft_runtime::Tier::Baseline {
+            tier::upgrade(
+                self.runtime.clone(),
+                wasm,
+                self.settings.defaults.clone(),
+                name.to_owned(),
+                module.version.clone(),
+                self.upgrades_tx.clone(),
+            );
         }
+        if self.running.contains_key(name) {
+            self.swap(name, module, look, settled, compile_ms, Action::Swapped)
+                .await?;
+        } else {
+            self.add(name, module, look, compile_ms).await?;
+        }
+        self.board.with(|b| {
+            if let Some(m) = b.modules.get_mut(name) {
+                m.compiler = compiler;
+            }
+        });
+        Ok(())
+    }
+
+    /// Cranelift's code for a version serving from Winch's: swapped in as the
+    /// same version, unless the module changed or went meanwhile.
+    async fn tier_up(&mut self, up: tier::Upgrade) -> anyhow::Result<()> {
+        let Some(r) = self.running.get(&up.name) else {
+            return Ok(());
+        };
+        if r.module.version != up.version || r.module.tier() != weft_runtime::Tier::Baseline {
+            return Ok(());
+        }
+        let module = match up.result {
+            Ok(m) if m.version == up.version => Arc::new(m),
+            Ok(_) => return Ok(()),
+            Err(reason) => {
+                tracing::warn!(module = %up.name, %reason, "Cranelift cannot compile this module; it keeps serving from Winch");
+                let shown = format!("winch (cranelift failed: {reason})");
+                self.board.with(|b| {
+                    if let Some(m) = b.modules.get_mut(&up.name) {
+                        m.compiler = shown;
+                    }
+                });
+                return Ok(());
+            }
+        };
+        let look = r.look;
+        let name = up.name.clone();
+        self.swap(
+            &name,
+            module,
+            look,
+            Instant::now(),
+            up.compile_ms,
+            Action::TieredUp,
+        )
+        .await?;
+        self.board.with(|b| {
+            if let Some(m) = b.modules.get_mut(&name) {
+                m.compiler = "cranelift".to_owned();
+            }
+        });
+        Ok(())
     }
 
     async fn add(
@@ -362,6 +438,7 @@ impl Supervisor {
             version: module.version.clone(),
             subscribe: patterns(&m.subscribe),
             publish: patterns(&m.publish),
+            compiler: tier::shown(&module, None),
             history: Vec::new(),
             gap: gap.filter(|g| g.events > 0 || g.not_collecting_since.is_some()),
         };
@@ -398,6 +475,7 @@ impl Supervisor {
         look: Look,
         settled: Instant,
         compile_ms: u64,
+        action: Action,
     ) -> anyhow::Result<()> {
         let Some(mut r) = self.running.remove(name) else {
             return Ok(());
@@ -437,7 +515,7 @@ impl Supervisor {
             }
         }
         let swap_ms = settled.elapsed().as_millis() as u64;
-        tracing::info!(module = %name, from = %short(&from), to = %short(&module.version), compile_ms, swap_ms, "module swapped");
+        tracing::info!(module = %name, from = %short(&from), to = %short(&module.version), compiler = %module.tier(), compile_ms, swap_ms, "module swapped");
         let state = if r.previous.is_some() {
             ModuleState::Probation
         } else {
@@ -460,7 +538,7 @@ impl Supervisor {
         self.board.record(
             name,
             change(
-                Action::Swapped,
+                action,
                 &module.version,
                 Some(from),
                 None,
