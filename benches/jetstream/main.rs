@@ -123,7 +123,13 @@ async fn bench(bin: WeftBin, nats_bin: NatsBin) -> anyhow::Result<()> {
     let pid = weft_benches::pid_with_arg(host.dir.path())
         .context("cannot find the weft process in /proc")?;
     let mut entries = vec![
-        entry("weft (fsync before 202)", System::Weft { host: Box::new(host), pid }),
+        entry(
+            "weft (fsync before 202)",
+            System::Weft {
+                host: Box::new(host),
+                pid,
+            },
+        ),
         entry(
             "JetStream, default sync",
             System::Nats(Box::new(

@@ -32,8 +32,8 @@ mod repair;
 mod scoped_secrets;
 mod subscriptions;
 mod swap;
+mod tiered;
 mod tls;
 mod tokens;
-mod tiered;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

@@ -44,7 +44,7 @@ pub async fn stream(
         .query(&[("pattern", pattern)])
         .send()
         .await
-        .map_err(|e| a.remote.unreachable(&e))?;
+        .map_err(|e| remote.unreachable(&e))?;
     if !resp.status().is_success() {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
