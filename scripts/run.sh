@@ -12,7 +12,7 @@ mkdir -p "$demo/modules" "$demo/data"
 
 echo "building the example guests..." >&2
 (cd "$root/guests" && CARGO_TARGET_DIR="$target/guests" cargo build --release --target wasm32-wasip2 --quiet)
-for name in json-transform schema-validator router; do
+for name in json-transform schema-validator router receipt; do
   cp "$target/guests/wasm32-wasip2/release/${name//-/_}.wasm" "$demo/modules/$name.wasm"
   cp "$root/guests/processors/$name/$name.toml" "$demo/modules/$name.toml"
 done

@@ -36,6 +36,10 @@
 //!   is at least once; a processor's outputs get the same derived ids wherever it
 //!   runs, so on the mesh every output is kept once.
 //!
+//! - **Replies go back to the asking host.** A module's reply to a request from
+//!   another host is published to that host's inbox subject over core NATS,
+//!   outside the stream: never stored, at most once, as NATS replies are.
+//!
 //! # Layout
 //!
 //! | module | what |
@@ -47,6 +51,7 @@
 //! | `claim` | this host's name, held in a key-value bucket |
 //! | `export` | outbox to JetStream |
 //! | `import` | JetStream to the local store |
+//! | `reply` | replies to requests from other hosts, over core NATS (not stored) |
 //! | `status` | what `weft status` shows |
 //! | `run` | [`Mesh`]: made before the host takes events, then run until it stops |
 
@@ -55,6 +60,7 @@ pub mod config;
 pub mod export;
 pub mod import;
 pub mod link;
+mod reply;
 mod run;
 pub mod status;
 pub mod subject;

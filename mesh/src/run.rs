@@ -47,12 +47,18 @@ pub struct Mesh {
     shared: Arc<Shared>,
     /// Each export's outbox.
     outboxes: Arc<Vec<(String, QueueId)>>,
+    /// Replies this host's modules made for callers on other hosts.
+    replies: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<weft_core::Event>>>,
 }
 
 impl Mesh {
     /// Creates the exports' outboxes and routes to them: from now on every
     /// matching event accepted here waits in its outbox, linked or not.
     pub async fn prepare(hub: &Hub, config: MeshConfig) -> Result<Self, weft_store::Error> {
+        // Reply addresses made here name this host; replies for others go out.
+        hub.replies().set_host(&config.name);
+        let (tx, replies) = tokio::sync::mpsc::channel(crate::reply::FORWARD_BUFFER);
+        hub.replies().set_forward(tx);
         let mut outboxes = Vec::new();
         for e in &config.exports {
             let name = Name::parse(&e.name)
@@ -105,6 +111,7 @@ impl Mesh {
                 denied: Denied::default(),
             }),
             outboxes: Arc::new(outboxes),
+            replies: Arc::new(tokio::sync::Mutex::new(replies)),
         })
     }
 
@@ -252,7 +259,8 @@ impl Mesh {
         }
     }
 
-    /// Starts the exporters, the importers and the monitor.
+    /// Starts the exporters, the importers, the replies' forwarder and inbox, and
+    /// the monitor.
     fn start(
         &self,
         js: &jetstream::Context,
@@ -277,6 +285,18 @@ impl Mesh {
             };
             tasks.spawn(importer.run(js.clone(), stop.clone()));
         }
+        let replies = self.replies.clone();
+        tasks.spawn(crate::reply::forward(
+            shared.clone(),
+            client.clone(),
+            replies,
+            stop.clone(),
+        ));
+        tasks.spawn(crate::reply::receive(
+            shared.clone(),
+            client.clone(),
+            stop.clone(),
+        ));
         tasks.spawn(monitor(shared.clone(), js.clone(), client.clone(), stop));
         tasks
     }

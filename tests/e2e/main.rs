@@ -29,6 +29,7 @@ mod module_tests;
 mod pipeline;
 mod powercut;
 mod repair;
+mod requests;
 mod scoped_secrets;
 mod subscriptions;
 mod swap;

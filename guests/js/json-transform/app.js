@@ -4,6 +4,9 @@
 //
 // Settings (the manifest's `[config]`; values arrive as strings, tables as JSON text):
 // - `output_topic` (required): where the transformed events go.
+// - `reply_type` (optional): when set, a request (an event carrying the extension
+//   `replyto`, set by `POST /v1/requests/{topic}`) is also answered with the
+//   transformed data as a reply of this type (see `reply`).
 // - `rename` (table, optional): old field name -> new field name. A renamed field keeps
 //   its place and overwrites a field already called by the new name.
 // - `add` (table, optional): field name -> JSON value, set only where the field is
@@ -71,7 +74,12 @@ function loadSettings() {
     try {
       const outputTopic = get("output_topic");
       if (outputTopic === undefined) throw new Reject("config `output_topic` is not set");
-      settings = { outputTopic, rename: table("rename", true), add: table("add", false) };
+      settings = {
+        outputTopic,
+        rename: table("rename", true),
+        add: table("add", false),
+        replyType: get("reply_type"),
+      };
     } catch (err) {
       if (!(err instanceof Reject)) throw err;
       settings = { error: err.message };
@@ -98,6 +106,27 @@ function apply({ rename, add }, fields) {
   return Object.fromEntries(out);
 }
 
+/** A reply to `request`: an event of `type` addressed to its `replyto`, carrying its id
+ *  as `correlationid`; undefined when `request` is no request. The host hands it to the
+ *  waiting caller; a module may emit to the `replyto` of the event it handles without a
+ *  `publish` grant, and to no other reply address. */
+export function reply(request, type, data, contentType = APPLICATION_JSON) {
+  const found = request.extensions.find(([name]) => name === "replyto");
+  if (found === undefined || !found[1].startsWith("_reply/")) return undefined;
+  return {
+    id: "",
+    source: "",
+    type,
+    subject: undefined,
+    time: undefined,
+    datacontenttype: contentType,
+    dataschema: undefined,
+    extensions: [["correlationid", request.id]],
+    topic: found[1],
+    data,
+  };
+}
+
 function transform(event) {
   const s = loadSettings();
   let fields;
@@ -110,7 +139,10 @@ function transform(event) {
     throw new Reject(`data must be a JSON object, not ${kind(fields)}`);
   }
   const data = encoder.encode(JSON.stringify(apply(s, fields)));
-  return [{ ...event, topic: s.outputTopic, data, datacontenttype: APPLICATION_JSON }];
+  const out = [{ ...event, topic: s.outputTopic, data, datacontenttype: APPLICATION_JSON }];
+  const answer = s.replyType === undefined ? undefined : reply(event, s.replyType, data);
+  if (answer !== undefined) out.push(answer);
+  return out;
 }
 
 export const handler = {

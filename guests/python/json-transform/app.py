@@ -8,6 +8,9 @@ Settings (the manifest's `[config]`; values arrive as strings, tables as JSON te
   its place and overwrites a field already called by the new name.
 - `add` (table, optional): field name -> JSON value, set only where the field is
   absent, so data that carries its own value keeps it.
+- `reply_type` (optional): when set, an event that is a request (it carries the
+  extension `replyto`, set by `POST /v1/requests/{topic}`) is also answered with the
+  transformed data as a reply of this type (see `reply`).
 
 Renames run before additions, so `add` can fill in a renamed field that was missing;
 added fields go last. Only top-level fields are touched and the others keep their
@@ -44,6 +47,7 @@ class Settings:
         self.output_topic: str = topic
         self.rename: Dict[str, str] = table("rename", str)
         self.add: Dict[str, Any] = table("add", None)
+        self.reply_type: Optional[str] = config.get("reply_type")
 
     def apply(self, fields: Dict[str, Any]) -> Dict[str, Any]:
         """The transformed fields. Renames apply to the original names all at once (so
@@ -101,6 +105,28 @@ def settings() -> Settings:
     return _settings
 
 
+def reply(request: Event, type_: str, data: bytes, content_type: str = APPLICATION_JSON) -> Optional[Event]:
+    """A reply to `request`: an event of `type_` addressed to its `replyto`, carrying
+    its id as `correlationid`; None when `request` is no request. The host hands it to
+    the waiting caller; a module may emit to the `replyto` of the event it handles
+    without a `publish` grant, and to no other reply address."""
+    address = dict(request.extensions).get("replyto")
+    if address is None or not address.startswith("_reply/"):
+        return None
+    return Event(
+        id="",
+        source="",
+        type=type_,
+        subject=None,
+        time=None,
+        datacontenttype=content_type,
+        dataschema=None,
+        extensions=[("correlationid", request.id)],
+        topic=address,
+        data=data,
+    )
+
+
 def kind(value: Any) -> str:
     """The JSON type of `value`, as a reason names it."""
     if value is None:
@@ -125,7 +151,7 @@ def transform(event: Event) -> List[Event]:
     if not isinstance(fields, dict):
         raise Reject(f"data must be a JSON object, not {kind(fields)}")
     data = json.dumps(s.apply(fields), separators=(",", ":"), ensure_ascii=False)
-    return [
+    out = [
         dataclasses.replace(
             event,
             topic=s.output_topic,
@@ -133,6 +159,10 @@ def transform(event: Event) -> List[Event]:
             datacontenttype=APPLICATION_JSON,
         )
     ]
+    answer = reply(event, s.reply_type, data.encode()) if s.reply_type else None
+    if answer is not None:
+        out.append(answer)
+    return out
 
 
 class Handler(exports.Handler):

@@ -126,4 +126,26 @@ impl Event {
         }
         self
     }
+
+    /// The reply address of a request (the extension `replyto` the host sets on
+    /// an event sent with `POST /v1/requests/{topic}`), if this event is one.
+    pub fn reply_to(&self) -> Option<&str> {
+        self.extension(REPLYTO).filter(|a| a.starts_with("_reply/"))
+    }
+
+    /// A reply to this request: a new event of type `type_` addressed to its
+    /// `replyto`, carrying its id as `correlationid`, or `None` when this event
+    /// is no request. Add data with [`Event::with_json`] or [`Event::with_data`]
+    /// and emit it; the host hands it to the waiting caller. A module may emit to
+    /// the `replyto` of the event it handles without a `publish` grant, and to no
+    /// other reply address.
+    pub fn reply(&self, type_: impl Into<String>) -> Option<Event> {
+        let address = self.reply_to()?;
+        Some(Event::new(type_, address).with_extension(CORRELATIONID, self.id.clone()))
+    }
 }
+
+/// The extension a request carries its reply address in.
+pub const REPLYTO: &str = "replyto";
+/// The extension a reply carries its request's id in.
+pub const CORRELATIONID: &str = "correlationid";

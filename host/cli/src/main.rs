@@ -36,6 +36,8 @@ enum Command {
     Run(commands::run::Args),
     /// Publish one event to a running host, or JSON lines from a file or stdin.
     Publish(commands::publish::Args),
+    /// Send one request to a running host and print the reply a module answers with.
+    Request(commands::request::Args),
     /// Watch events on topics matching PATTERN live, without consuming them.
     Tap(commands::tap::Args),
     /// Show a running host's modules, subscriptions, queue depths and refused files.
@@ -71,6 +73,7 @@ async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Run(a) => commands::run::run(a).await,
         Command::Publish(a) => commands::publish::run(a).await,
+        Command::Request(a) => commands::request::run(a).await,
         Command::Tap(a) => commands::tap::run(a).await,
         Command::Status(a) => commands::status::run(a).await,
         Command::Errors(a) => commands::errors::run(a).await,

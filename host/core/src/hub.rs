@@ -9,6 +9,7 @@ use tokio::sync::{Notify, broadcast};
 use weft_store::{NewEvent, QueueId, Store};
 
 use crate::quota::{DiskQuota, Full, Quota};
+use crate::reply::{self, Replies};
 use crate::room;
 use crate::route::{Route, Routes, Takes};
 use crate::{Event, Patterns, Topic};
@@ -36,6 +37,7 @@ struct Inner {
     wakers: Mutex<HashMap<QueueId, Arc<Notify>>>,
     tap: broadcast::Sender<Arc<Event>>,
     disk: DiskQuota,
+    replies: Replies,
 }
 
 /// Why a publish was not accepted.
@@ -54,6 +56,11 @@ impl Hub {
     }
 
     pub fn with_disk_quota(store: Store, disk: DiskQuota) -> Self {
+        Self::with_limits(store, disk, reply::Settings::default())
+    }
+
+    /// A hub with a disk quota and the request-reply limits ([`crate::reply`]).
+    pub fn with_limits(store: Store, disk: DiskQuota, replies: reply::Settings) -> Self {
         let (tap, _) = broadcast::channel(TAP_BUFFER);
         Self {
             inner: Arc::new(Inner {
@@ -62,12 +69,18 @@ impl Hub {
                 wakers: Mutex::new(HashMap::new()),
                 tap,
                 disk,
+                replies: Replies::new(replies),
             }),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The callers waiting for replies, and where replies go.
+    pub fn replies(&self) -> &Replies {
+        &self.inner.replies
     }
 
     /// Creates (or finds) the durable queue named `name` and routes matching events
@@ -127,7 +140,31 @@ impl Hub {
 
     /// Routes and stores `events`; resolves once they are durable. Refused whole,
     /// with nothing stored, when a subscription or the disk has no room.
-    pub async fn publish(&self, events: Vec<Event>) -> Result<Vec<Accepted>, PublishError> {
+    ///
+    /// Events to a reply address are not stored: they go to the caller waiting
+    /// for them ([`crate::reply`]), and count as accepted.
+    pub async fn publish(&self, mut events: Vec<Event>) -> Result<Vec<Accepted>, PublishError> {
+        if events.iter().any(|e| reply::is_address(&e.topic)) {
+            let (replies, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut events)
+                .into_iter()
+                .enumerate()
+                .partition(|(_, e)| reply::is_address(&e.topic));
+            let (at, rest): (Vec<usize>, Vec<Event>) = rest.into_iter().unzip();
+            let stored = Box::pin(self.publish(rest)).await?;
+            let mut accepted: Vec<(usize, Accepted)> = at.into_iter().zip(stored).collect();
+            for (i, event) in replies {
+                accepted.push((
+                    i,
+                    Accepted {
+                        id: event.id.clone(),
+                        duplicate: false,
+                    },
+                ));
+                self.show(event);
+            }
+            accepted.sort_by_key(|(i, _)| *i);
+            return Ok(accepted.into_iter().map(|(_, a)| a).collect());
+        }
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -202,7 +239,11 @@ impl Hub {
 
     /// The queues `event` goes to: those whose patterns match its topic, less
     /// those that take only local events when it was imported from the mesh.
+    /// A reply goes to no queue (see [`crate::reply`]).
     pub fn queues_for(&self, event: &Event) -> Vec<QueueId> {
+        if reply::is_address(&event.topic) {
+            return Vec::new();
+        }
         match Topic::parse(&event.topic) {
             Ok(t) => self.inner.routes.queues_for(&t, event.origin.is_some()),
             Err(_) => Vec::new(),
@@ -229,8 +270,12 @@ impl Hub {
         }
     }
 
-    /// Shows an event to live taps (after it is durable).
+    /// Shows an event to live taps (after it is durable); a reply goes to its
+    /// caller instead, and is never shown on a tap.
     pub fn show(&self, event: Event) {
+        if reply::is_address(&event.topic) {
+            return self.inner.replies.deliver(event);
+        }
         if self.inner.tap.receiver_count() > 0 {
             let _ = self.inner.tap.send(Arc::new(event));
         }

@@ -33,6 +33,9 @@
 //!   as its exact text), its extensions keep their CloudEvents types, and every
 //!   string attribute is a CloudEvents String; `hops` and `origin` are weft's own and
 //!   never leave in CloudEvents output or reach a guest.
+//! - A reply (an event to a reply address, `_reply/...`) is never stored, queued
+//!   or shown on a tap: it goes only to the caller waiting for it, and a module
+//!   may emit one only to the `replyto` of the event it handles.
 //! - A lock poisoned by a panic is never ignored: its data is recovered where it
 //!   cannot be half-changed (each site says why), or the caller gets an error.
 //!
@@ -52,10 +55,12 @@
 //! - [`hub`]: publishing, routing, waking readers, live taps.
 //! - [`handler`]: what a module implements for a worker ([`Handler`], [`Outcome`]).
 //! - [`worker`]: a module's worker: batches, retries, lanes, hot swap and probation.
+//! - [`stamp`]: checking and stamping what modules emit.
 //! - [`retry`]: backoff between attempts.
 //! - [`failure`]: the error record kept for an event that failed for good.
 //! - [`repair`]: finding, replaying and purging error records.
 //! - [`consumer`]: reading a queue from outside: pull, stream, acknowledge.
+//! - [`reply`]: request-reply: reply addresses and the callers waiting on them.
 
 pub mod cloudevents;
 pub mod consumer;
@@ -67,10 +72,12 @@ pub mod hub;
 pub mod name;
 pub mod quota;
 pub mod repair;
+pub mod reply;
 pub mod retry;
 pub mod room;
 pub mod route;
 pub mod secrets;
+pub mod stamp;
 pub mod topic;
 pub mod units;
 pub mod value;
@@ -84,9 +91,7 @@ pub use hub::{Accepted, Hub, PublishError};
 pub use name::{Name, NameError, QueueOwner};
 pub use quota::{DiskQuota, Full, Quota};
 pub use retry::RetryPolicy;
+pub use stamp::{stamp_ingress, stamp_outputs};
 pub use topic::{Pattern, Patterns, Topic, TopicError};
 pub use value::ExtValue;
-pub use worker::{
-    Control, PROBATION_EVENTS, ROLLBACK_AFTER, Report, Subscription, Worker, short, stamp_ingress,
-    stamp_outputs,
-};
+pub use worker::{Control, PROBATION_EVENTS, ROLLBACK_AFTER, Report, Subscription, Worker, short};

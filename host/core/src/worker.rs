@@ -26,13 +26,13 @@ use tokio::sync::watch;
 use weft_store::{Completion, Delivery, NewEvent, QueueId};
 
 use crate::cloudevents;
-use crate::event::derived_id;
 use crate::failure::FailureRecord;
 use crate::handler::{CallError, Handler, Outcome};
 use crate::hub::Hub;
 use crate::name::{Name, queue_of_module};
 use crate::retry::RetryPolicy;
-use crate::{Event, ExtValue, Patterns, Topic};
+use crate::stamp::stamp_outputs;
+use crate::{Event, Patterns, reply};
 
 /// How often an idle worker looks at its queue even without a wake-up.
 const IDLE_POLL: Duration = Duration::from_secs(5);
@@ -395,6 +395,12 @@ impl Worker {
                 Ok(outputs) => {
                     self.attempts.remove(&d.seq);
                     for out in outputs {
+                        // A reply is not stored: it goes to its caller once the
+                        // request's handling is committed.
+                        if reply::is_address(&out.topic) {
+                            shown.push(out);
+                            continue;
+                        }
                         completion.outputs.push(NewEvent {
                             dedup: None,
                             payload: out.encode(),
@@ -407,6 +413,10 @@ impl Worker {
                     self.attempts.remove(&d.seq);
                     tracing::warn!(module = %self.sub.name, id = %event.id, topic = %event.topic, reason = %record.reason, "event moved to the error queue");
                     completion.failed.push(record.encode());
+                    if let Some(address) = reply::replyto(event) {
+                        let module = &self.sub.name;
+                        shown.push(reply::failure(event, address, module, &record.reason));
+                    }
                 }
             }
         }
@@ -656,100 +666,4 @@ impl Worker {
 /// The first 12 hex digits of a version hash, as logs show it.
 pub fn short(version: &str) -> &str {
     version.get(..12).unwrap_or(version)
-}
-
-/// Checks and stamps a module's outputs for one input: valid topics the manifest
-/// grants, a `type`, CloudEvents strings in every string attribute (an output with a
-/// control character is refused like one to an ungranted topic), extensions typed
-/// like the input's, ids derived from the input and position, a default `source`,
-/// the input's `hops`.
-/// The error is the reason the input is rejected; nothing of it is published.
-pub fn stamp_outputs(
-    module: &str,
-    publish: &Patterns,
-    input: &Event,
-    outputs: Vec<Event>,
-) -> Result<Vec<Event>, String> {
-    outputs
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut out)| {
-            let topic = Topic::parse(&out.topic)
-                .map_err(|e| format!("output {i} has an invalid topic: {e}"))?;
-            if !publish.matches(&topic) {
-                let granted: Vec<&str> = publish.iter().map(|p| p.as_str()).collect();
-                return Err(format!(
-                    "output {i} goes to topic `{topic}`, which module `{module}` may not publish to \
-                     (its manifest grants publish = {granted:?})"
-                ));
-            }
-            if out.ty.is_empty() {
-                return Err(format!("output {i} has an empty `type`; every CloudEvent needs one"));
-            }
-            if let Some((attr, bad)) = out.bad_string() {
-                return Err(format!("output {i}'s `{attr}` {bad}"));
-            }
-            type_like_input(&mut out, input);
-            out.id = derived_id(input, module, i);
-            if out.source.is_empty() {
-                out.source = format!("/weft/modules/{module}");
-            }
-            // An output is a new event of this host (exported when it matches an
-            // export), as far from its first host as its input: a cycle through
-            // processors on several hosts counts every crossing.
-            out.hops = input.hops;
-            out.origin = None;
-            Ok(out)
-        })
-        .collect()
-}
-
-/// Gives an output's String extensions the type of its input's extension of the same
-/// name, where the string is that type's canonical form (see [`crate::value`]).
-fn type_like_input(out: &mut Event, input: &Event) {
-    for (name, value) in &mut out.extensions {
-        if let (ExtValue::String(text), Some(like)) = (&*value, input.extension(name)) {
-            *value = like.like(text.clone());
-        }
-    }
-}
-
-/// Checks and stamps what an ingress connector produced: valid topics its
-/// manifest grants, a `type`, CloudEvents strings, a fresh UUIDv7 for an empty `id`, a default
-/// `source`. The error refuses the whole batch: nothing of it is published.
-pub fn stamp_ingress(
-    module: &str,
-    publish: &Patterns,
-    events: Vec<Event>,
-) -> Result<Vec<Event>, String> {
-    events
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut e)| {
-            let topic = Topic::parse(&e.topic)
-                .map_err(|err| format!("event {i} has an invalid topic: {err}"))?;
-            if !publish.matches(&topic) {
-                let granted: Vec<&str> = publish.iter().map(|p| p.as_str()).collect();
-                return Err(format!(
-                    "event {i} goes to topic `{topic}`, which module `{module}` may not publish to \
-                     (its manifest grants publish = {granted:?})"
-                ));
-            }
-            if e.ty.is_empty() {
-                return Err(format!(
-                    "event {i} has an empty `type`; every CloudEvent needs one"
-                ));
-            }
-            if let Some((attr, bad)) = e.bad_string() {
-                return Err(format!("event {i}'s `{attr}` {bad}"));
-            }
-            if e.id.is_empty() {
-                e.id = uuid::Uuid::now_v7().to_string();
-            }
-            if e.source.is_empty() {
-                e.source = format!("/weft/modules/{module}");
-            }
-            Ok(e)
-        })
-        .collect()
 }

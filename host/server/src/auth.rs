@@ -407,6 +407,8 @@ fn needs_admin(route: &str) -> bool {
     !matches!(
         route,
         "/v1/events/{*topic}"
+            | "/v1/requests/{*topic}"
+            | "/v1/replies/{id}"
             | "/v1/tap"
             | "/v1/subscriptions/{name}/events"
             | "/v1/subscriptions/{name}/ack"

@@ -29,9 +29,10 @@
 //! | `auth` | API tokens, grants and the guard in front of `/v1/*` |
 //! | `subscriptions` | outside consumers' subscriptions: the registry kept on disk |
 //! | `problem` | every error answer, as RFC 9457 problem details |
+//! | `replies` | replies (request-reply) as HTTP answers, for the API and webhooks |
 //!
 //! Dependencies inside the crate point one way: `run → {api, triggers,
-//! supervisor} → {edge, auth, subscriptions, problem}`, `edge → problem`;
+//! supervisor} → {edge, auth, subscriptions, replies, problem}`, `replies → problem`, `edge → problem`;
 //! `problem` imports nothing of the crate, so every module can answer through it.
 
 pub mod api;
@@ -39,6 +40,7 @@ pub mod auth;
 pub mod config;
 pub mod edge;
 pub mod problem;
+pub mod replies;
 mod run;
 pub mod secrets;
 pub mod subscriptions;

@@ -57,6 +57,14 @@ pub enum Kind {
     ConnectorFailed,
     /// The store cannot take writes now (or the host is starting).
     Unavailable,
+    /// A request whose id is already waiting for its reply, or was handled before.
+    DuplicateRequest,
+    /// A request to a topic no module, subscription or mesh export takes.
+    NoResponders,
+    /// No reply came within the request's timeout.
+    NoReply,
+    /// The module handling a request failed on it for good.
+    RequestFailed,
     Internal,
 }
 
@@ -77,7 +85,10 @@ impl Kind {
             Kind::SubscriptionFull => StatusCode::TOO_MANY_REQUESTS,
             Kind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Kind::ConnectorFailed => StatusCode::BAD_GATEWAY,
-            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Unavailable | Kind::NoResponders => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::DuplicateRequest => StatusCode::CONFLICT,
+            Kind::NoReply => StatusCode::GATEWAY_TIMEOUT,
+            Kind::RequestFailed => StatusCode::BAD_GATEWAY,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,6 +111,10 @@ impl Kind {
             Kind::StorageFull => "storage-full",
             Kind::ConnectorFailed => "connector-failed",
             Kind::Unavailable => "unavailable",
+            Kind::DuplicateRequest => "duplicate-request",
+            Kind::NoResponders => "no-responders",
+            Kind::NoReply => "no-reply",
+            Kind::RequestFailed => "request-failed",
             Kind::Internal => "internal",
         }
     }
@@ -121,6 +136,10 @@ impl Kind {
             Kind::StorageFull => "The store has no room",
             Kind::ConnectorFailed => "The connector failed",
             Kind::Unavailable => "Not available now",
+            Kind::DuplicateRequest => "The request was sent before",
+            Kind::NoResponders => "Nothing takes requests on this topic",
+            Kind::NoReply => "No reply came in time",
+            Kind::RequestFailed => "The request failed where it was handled",
             Kind::Internal => "Internal error",
         }
     }
@@ -183,6 +202,8 @@ pub struct Problem {
     pub retry_after: Option<u32>,
     /// The challenge of a `401` (`WWW-Authenticate`).
     pub challenge: Option<&'static str>,
+    /// The event a problem is about, as the member `id` (the request of a `504`).
+    pub id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -192,6 +213,8 @@ struct Body<'a> {
     title: &'static str,
     status: u16,
     detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
 }
 
 impl Problem {
@@ -201,7 +224,13 @@ impl Problem {
             detail: detail.into(),
             retry_after: None,
             challenge: None,
+            id: None,
         }
+    }
+
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
     }
 
     pub fn retry_after(mut self, seconds: u32) -> Self {
@@ -236,6 +265,7 @@ impl Problem {
             title: self.kind.title(),
             status: self.kind.status().as_u16(),
             detail: &self.detail,
+            id: self.id.as_deref(),
         }
     }
 

@@ -55,7 +55,7 @@ pub async fn run(
     }
     let store = Store::open(config.store.clone())
         .with_context(|| format!("cannot open the store in {}", paths.data.display()))?;
-    let hub = Hub::with_disk_quota(store.clone(), config.disk);
+    let hub = Hub::with_limits(store.clone(), config.disk, config.requests.replies);
 
     // 2. The runtime, and the folder an operator drops modules into.
     let ready = Arc::new(AtomicBool::new(false));
@@ -125,6 +125,7 @@ pub async fn run(
         max_replays: config.errors.max_replays,
         auth: Arc::new(Auth::new(config.tokens.clone())),
         subscriptions: Arc::new(registry),
+        requests: config.requests,
         mesh,
     };
     let app = api::app(

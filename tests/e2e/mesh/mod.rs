@@ -8,6 +8,7 @@ mod flow;
 mod forward;
 mod group;
 mod permissions;
+mod reply;
 
 use std::time::Duration;
 

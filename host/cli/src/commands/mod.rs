@@ -7,6 +7,7 @@ pub mod errors;
 pub mod expect;
 pub mod new;
 pub mod publish;
+pub mod request;
 pub mod run;
 pub mod status;
 pub mod store;

@@ -24,7 +24,7 @@ use weft_core::{Topic, cloudevents};
 use crate::client::Remote;
 
 /// What the CloudEvents HTTP binding says must be percent-encoded in a header value.
-const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
+pub(crate) const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
 
 /// Lines per request, and bytes: well inside the host's default limits (1000
 /// events, 1 MiB), so a default host never refuses a batch for its size.

@@ -117,3 +117,45 @@ fn percent_decode(header: &str, raw: &str) -> Result<String, DecodeError> {
             reason: "the decoded bytes are not UTF-8".into(),
         })
 }
+
+/// What the HTTP binding has percent-encoded in a `ce-` header value: controls,
+/// space, `"` and `%`, and (by `utf8_percent_encode`) every non-ASCII byte.
+const HEADER_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::CONTROLS.add(b' ').add(b'"').add(b'%');
+
+/// An event in binary mode on the way out (a reply to `POST /v1/requests`): its
+/// `ce-` headers, percent-encoded, and `Content-Type` when it has a
+/// `datacontenttype`; the body is [`Event::data_bytes`], byte for byte. Extensions
+/// go as their canonical strings (the header carries no type); names that are not
+/// valid extension names (only a module could have made them) are left out, as
+/// the JSON writer leaves them out. The topic is weft's own and not written.
+pub fn headers(event: &Event) -> Vec<(String, String)> {
+    let enc = |v: &str| percent_encoding::utf8_percent_encode(v, HEADER_VALUE).to_string();
+    let mut out = vec![
+        (
+            "ce-specversion".to_owned(),
+            crate::event::SPEC_VERSION.to_owned(),
+        ),
+        ("ce-id".to_owned(), enc(&event.id)),
+        ("ce-source".to_owned(), enc(&event.source)),
+        ("ce-type".to_owned(), enc(&event.ty)),
+    ];
+    for (name, value) in [
+        ("subject", &event.subject),
+        ("time", &event.time),
+        ("dataschema", &event.dataschema),
+    ] {
+        if let Some(v) = value {
+            out.push((format!("ce-{name}"), enc(v)));
+        }
+    }
+    for (name, value) in &event.extensions {
+        if is_extension_name(name) && !super::context::RESERVED.contains(&name.as_str()) {
+            out.push((format!("ce-{name}"), enc(&value.canonical())));
+        }
+    }
+    if let Some(ct) = &event.datacontenttype {
+        out.push(("content-type".to_owned(), ct.clone()));
+    }
+    out
+}

@@ -69,6 +69,7 @@ mod media;
 mod structured;
 mod write;
 
+pub use binary::headers as to_binary;
 pub use error::{Attr, DecodeError, Which};
 pub use media::{BATCH, STRUCTURED};
 pub use structured::from_json;

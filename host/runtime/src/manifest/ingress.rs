@@ -22,6 +22,10 @@ pub struct Triggers {
     pub route: bool,
     /// `file` for each file that settles in this host folder.
     pub watch: Option<PathBuf>,
+    /// A webhook that fronts a pipeline synchronously: its request's first event
+    /// becomes a request (see `weft_core::reply`) and the sender's answer waits
+    /// for the reply, up to this long. `await_reply = "5s"`.
+    pub await_reply: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +34,7 @@ pub(super) struct IngressFile {
     interval: Option<String>,
     route: Option<bool>,
     watch: Option<String>,
+    await_reply: Option<String>,
 }
 
 /// Reads `[ingress]`, if the manifest has one.
@@ -52,7 +57,24 @@ pub(super) fn parse(file: Option<&IngressFile>, problems: &mut Vec<String>) -> O
         }),
         route: file.route.unwrap_or(false),
         watch: file.watch.as_ref().map(PathBuf::from),
+        await_reply: file.await_reply.as_deref().map(|s| {
+            field::duration(
+                Some(s),
+                "ingress.await_reply",
+                Duration::from_secs(5),
+                problems,
+            )
+        }),
     };
+    if triggers.await_reply.is_some() && !triggers.route {
+        problems.push(
+            "ingress.await_reply is set without `route = true`: only a webhook has a caller to answer"
+                .into(),
+        );
+    }
+    if triggers.await_reply.is_some_and(|d| d.is_zero()) {
+        problems.push("ingress.await_reply = \"0s\": a wait must be more than zero".into());
+    }
     if triggers.interval.is_none() && !triggers.route && triggers.watch.is_none() {
         problems.push(
             "[ingress] turns on no trigger: set `interval`, `route = true` or `watch`".into(),

@@ -214,3 +214,29 @@ fn an_http_deadline_is_read_and_bounded() {
         "{err}"
     );
 }
+
+#[test]
+fn a_webhook_may_await_its_reply_and_nothing_else_may() {
+    let d = Defaults::default();
+    let m = Manifest::parse(
+        "publish = [\"a/>\"]\n[ingress]\nroute = true\nawait_reply = \"3s\"",
+        &d,
+    )
+    .unwrap();
+    let t = m.ingress.unwrap();
+    assert_eq!(t.await_reply, Some(Duration::from_secs(3)));
+    let err = Manifest::parse(
+        "publish = [\"a\"]\n[ingress]\ninterval = \"5s\"\nawait_reply = \"3s\"",
+        &d,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("without `route = true`"), "{err}");
+    let err = Manifest::parse(
+        "publish = [\"a\"]\n[ingress]\nroute = true\nawait_reply = \"0s\"",
+        &d,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("more than zero"), "{err}");
+}

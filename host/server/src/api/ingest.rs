@@ -20,33 +20,10 @@ pub async fn ingest(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
-    // The router has already decoded `%2F` into `/`, which would turn one level
-    // into two: the raw path says whether the slashes were sent as slashes.
-    if uri.path().to_ascii_lowercase().contains("%2f") {
-        return problem(
-            Kind::InvalidTopic,
-            "bad topic in the URL: it holds an encoded slash (%2F); a topic's levels are \
-             separated by plain `/` (POST /v1/events/orders/created), and a level cannot hold one",
-        );
-    }
-    let topic = match Topic::parse(&topic) {
-        Ok(t) => t,
-        Err(e) => return problem(Kind::InvalidTopic, format!("bad topic in the URL: {e}")),
+    let events = match events(&app, &access, &topic, &uri, &headers, &body) {
+        Ok(events) => events,
+        Err(refused) => return *refused,
     };
-    if let Err(refused) = access.check_publish(topic.as_str()) {
-        return refused.into_response();
-    }
-    let events = match cloudevents::decode(&headers, &body, &topic, &app.limits) {
-        Ok(e) => e,
-        Err(e) => return problem(Kind::InvalidEvent, e.to_string()),
-    };
-    // Every event of a batch, whatever its topic: one refused, nothing stored.
-    if let Some(refused) = events
-        .iter()
-        .find_map(|e| access.check_publish(&e.topic).err())
-    {
-        return refused.into_response();
-    }
     match app.hub.publish(events).await {
         Ok(accepted) => (
             StatusCode::ACCEPTED,
@@ -76,4 +53,47 @@ pub(super) fn refused(app: &AppState, e: &PublishError) -> Response {
         }
     }
     Problem::from_publish(e).into_response()
+}
+
+/// The events of a publish (or a request) to `topic` in the URL, checked: the
+/// topic, the caller's grants for it and for every event's topic, the
+/// CloudEvents decoding. The error is the answer to send.
+pub(super) fn events(
+    app: &AppState,
+    access: &Access,
+    topic: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<weft_core::Event>, Box<Response>> {
+    let refuse = |kind, detail: String| Err(Box::new(problem(kind, detail)));
+    // The router has already decoded `%2F` into `/`, which would turn one level
+    // into two: the raw path says whether the slashes were sent as slashes.
+    if uri.path().to_ascii_lowercase().contains("%2f") {
+        return refuse(
+            Kind::InvalidTopic,
+            "bad topic in the URL: it holds an encoded slash (%2F); a topic's levels are \
+             separated by plain `/` (POST /v1/events/orders/created), and a level cannot hold one"
+                .into(),
+        );
+    }
+    let topic = match Topic::parse(topic) {
+        Ok(t) => t,
+        Err(e) => return refuse(Kind::InvalidTopic, format!("bad topic in the URL: {e}")),
+    };
+    if let Err(refused) = access.check_publish(topic.as_str()) {
+        return Err(Box::new(refused.into_response()));
+    }
+    let events = match cloudevents::decode(headers, body, &topic, &app.limits) {
+        Ok(e) => e,
+        Err(e) => return refuse(Kind::InvalidEvent, e.to_string()),
+    };
+    // Every event of a batch, whatever its topic: one refused, nothing stored.
+    if let Some(refused) = events
+        .iter()
+        .find_map(|e| access.check_publish(&e.topic).err())
+    {
+        return Err(Box::new(refused.into_response()));
+    }
+    Ok(events)
 }

@@ -4,6 +4,8 @@
 //! | route | what | module |
 //! |---|---|---|
 //! | `POST /v1/events/{topic}` | publish: binary, structured or batch CloudEvents; 202 once durable | `ingest` |
+//! | `POST /v1/requests/{topic}?timeout=T` | request-reply: publish, then hold the caller until the reply | `requests` |
+//! | `GET /v1/replies/{id}` | a reply that came after its caller stopped waiting | `requests` |
 //! | `GET /v1/tap?pattern=P` | server-sent events of every event accepted on topics matching `P` | `tap` |
 //! | `GET /v1/status` | modules, their versions and queue depths, refused files | `status` |
 //! | `GET /v1/errors?module=&topic=&reason=&since=&until=&status=` | error records, filtered | `repair` |
@@ -22,6 +24,7 @@
 pub mod extract;
 mod ingest;
 mod repair;
+mod requests;
 mod state;
 mod status;
 mod subscriptions;
@@ -65,7 +68,7 @@ async fn not_found(auth: std::sync::Arc<crate::auth::Auth>, req: Request) -> Res
     problem(
         Kind::NotFound,
         format!(
-            "no route {} {path}: the API is under /v1 (events, tap, status, errors, subscriptions), webhooks under /hooks/NAME, probes at /healthz and /readyz",
+            "no route {} {path}: the API is under /v1 (events, requests, replies, tap, status, errors, subscriptions), webhooks under /hooks/NAME, probes at /healthz and /readyz",
             req.method()
         ),
     )
@@ -91,6 +94,8 @@ async fn method_not_allowed(auth: std::sync::Arc<crate::auth::Auth>, req: Reques
 fn router(state: AppState, max_body: usize) -> Router {
     Router::new()
         .route("/v1/events/{*topic}", post(ingest::ingest))
+        .route("/v1/requests/{*topic}", post(requests::request))
+        .route("/v1/replies/{id}", get(requests::fetch))
         .route("/v1/tap", get(tap::tap))
         .route("/v1/status", get(status::status))
         .route("/v1/errors", get(repair::list))

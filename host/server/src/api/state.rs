@@ -23,6 +23,8 @@ pub struct AppState {
     pub fatal: tokio::sync::mpsc::Sender<String>,
     /// The API's tokens and grants; empty: open, on loopback only.
     pub auth: Arc<Auth>,
+    /// How long request callers wait (`[requests]`).
+    pub requests: crate::config::RequestsConfig,
     /// The link to other hosts, when the config has `[mesh]`.
     pub mesh: Option<weft_mesh::Mesh>,
 }

@@ -23,6 +23,8 @@ pub(super) struct File {
     #[serde(default)]
     pub(super) errors: ErrorsFile,
     #[serde(default)]
+    pub(super) requests: RequestsFile,
+    #[serde(default)]
     pub(super) secrets: BTreeMap<String, SecretSource>,
     #[serde(default)]
     pub(super) tokens: BTreeMap<String, TokenFile>,
@@ -47,6 +49,15 @@ pub(super) struct TokenFile {
     pub(super) tap: Vec<String>,
     #[serde(default)]
     pub(super) admin: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RequestsFile {
+    pub(super) timeout: Option<String>,
+    pub(super) max_timeout: Option<String>,
+    pub(super) keep_replies: Option<String>,
+    pub(super) max_waiting: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]

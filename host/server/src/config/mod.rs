@@ -102,6 +102,18 @@ pub struct ErrorsConfig {
     pub max_records: usize,
 }
 
+/// `[requests]`: how long callers of `POST /v1/requests/{topic}` wait for
+/// their reply, and what is kept for those who stopped waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestsConfig {
+    /// The wait when the request names none (`?timeout=`).
+    pub timeout: Duration,
+    /// The longest wait a request may ask for.
+    pub max_timeout: Duration,
+    /// How many callers may wait at once, and how long an unread reply is kept.
+    pub replies: weft_core::reply::Settings,
+}
+
 /// `[subscriptions.NAME]`: a durable subscription for a consumer that is not a
 /// module; it collects from the host's start and is read with the pull API.
 #[derive(Debug, Clone)]
@@ -123,6 +135,7 @@ pub struct HostConfig {
     pub disk: DiskQuota,
     pub modules: ModulesConfig,
     pub errors: ErrorsConfig,
+    pub requests: RequestsConfig,
     pub subscriptions: Vec<SubscriptionConfig>,
     /// `[secrets]`, resolved at start; manifests and tokens refer to them by name.
     pub secrets: Secrets,
@@ -159,6 +172,11 @@ impl Default for HostConfig {
                 max_replays: 3,
                 retention: Duration::from_secs(7 * 24 * 3600),
                 max_records: 100_000,
+            },
+            requests: RequestsConfig {
+                timeout: Duration::from_secs(30),
+                max_timeout: Duration::from_secs(300),
+                replies: weft_core::reply::Settings::default(),
             },
             subscriptions: Vec::new(),
             secrets: Secrets::default(),
@@ -219,6 +237,20 @@ impl HostConfig {
         c.errors.max_replays = e.max_replays.unwrap_or(c.errors.max_replays);
         p.duration(&e.retention, "errors.retention", &mut c.errors.retention);
         c.errors.max_records = e.max_records.unwrap_or(c.errors.max_records);
+        // 5b. [requests]
+        let r = &file.requests;
+        let req = &mut c.requests;
+        p.duration(&r.timeout, "requests.timeout", &mut req.timeout);
+        p.duration(&r.max_timeout, "requests.max_timeout", &mut req.max_timeout);
+        let keep = &mut req.replies.keep;
+        p.duration(&r.keep_replies, "requests.keep_replies", keep);
+        req.replies.max_waiting = r.max_waiting.unwrap_or(req.replies.max_waiting);
+        if req.timeout > req.max_timeout {
+            p.0.push(format!(
+                "requests.timeout ({:?}) is longer than requests.max_timeout ({:?}): raise max_timeout or lower timeout",
+                req.timeout, req.max_timeout
+            ));
+        }
         // 6. [subscriptions.NAME]
         for (name, sub) in file.subscriptions {
             let mut quota = Quota::default();

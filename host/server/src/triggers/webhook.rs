@@ -7,6 +7,14 @@
 //! state changes, and only then sends the connector's answer: a 2xx means the
 //! events are durable. When they cannot be stored the sender gets the host's
 //! 429/507/503 instead, and retries.
+//!
+//! A connector whose manifest says `await_reply = "5s"` fronts a pipeline
+//! synchronously: the first event of a request becomes a request (it gets a
+//! `replyto`, see `weft_core::reply`), and the sender gets the reply instead of
+//! the connector's own answer: `200` with the reply's data and `ce-` headers,
+//! `502` when a module failed on it for good, `504` when no reply came in time
+//! (the events are stored and handled still). A refusal by the connector (4xx/5xx)
+//! is answered as it is, with nothing published.
 
 use std::collections::HashMap;
 
@@ -18,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use weft_runtime::HookRequest;
 
-use super::connector::{CommitError, HookRegistry};
+use super::connector::{CommitError, Connector, HookRegistry};
 use crate::problem::{Kind, Problem, problem};
 
 #[derive(Clone)]
@@ -120,8 +128,24 @@ async fn hook(
         );
     };
     // A refusal publishes nothing and keeps no state: the guest said no.
+    let mut events = reply.events;
+    let await_reply = conn
+        .module
+        .manifest
+        .ingress
+        .as_ref()
+        .and_then(|t| t.await_reply);
+    let mut waiter = None;
+    if status.as_u16() < 400
+        && let (Some(timeout), Some(first)) = (await_reply, events.first_mut())
+    {
+        match ask(&conn, &name, first) {
+            Ok(w) => waiter = Some((w, first.id.clone(), timeout)),
+            Err(refused) => return *refused,
+        }
+    }
     if status.as_u16() < 400 {
-        match conn.commit(reply.events, state, Vec::new()).await {
+        match conn.commit(events, state, Vec::new()).await {
             Ok(_) => {}
             Err(CommitError::Refused(reason)) => {
                 tracing::error!(module = %name, %reason, "webhook events refused; nothing published");
@@ -138,6 +162,12 @@ async fn hook(
                 return Problem::from_publish(&e).into_response();
             }
         }
+    }
+    if let Some((mut w, id, timeout)) = waiter {
+        return match w.wait(timeout).await {
+            Some(reply) => crate::replies::answer(&reply, &parts.headers),
+            None => crate::replies::no_reply(&id, timeout, timeout, false),
+        };
     }
     let mut response = Response::new(Body::from(reply.body));
     *response.status_mut() = status;
@@ -157,4 +187,37 @@ async fn hook(
         }
     }
     response.into_response()
+}
+
+/// Makes `first` a request: its id (a new one if the connector gave none) is
+/// waited on under the connector's name, and it carries the reply address.
+fn ask(
+    conn: &Connector,
+    name: &str,
+    first: &mut weft_core::Event,
+) -> Result<weft_core::reply::Waiter, Box<Response>> {
+    if first.id.is_empty() {
+        first.id = uuid::Uuid::now_v7().to_string();
+    }
+    let owner = format!("hook/{name}");
+    match conn.hub.replies().open(&first.id, Some(&owner)) {
+        Ok(w) => {
+            first
+                .extensions
+                .retain(|(n, _)| n != weft_core::reply::REPLYTO);
+            first.extensions.push((
+                weft_core::reply::REPLYTO.to_owned(),
+                weft_core::ExtValue::String(w.address.clone()),
+            ));
+            Ok(w)
+        }
+        Err(e @ weft_core::reply::OpenError::Busy(_)) => {
+            Err(Box::new(problem(Kind::DuplicateRequest, e.to_string())))
+        }
+        Err(e) => Err(Box::new(
+            Problem::new(Kind::Unavailable, e.to_string())
+                .retry_after(1)
+                .into_response(),
+        )),
+    }
 }
