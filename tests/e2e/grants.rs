@@ -104,7 +104,7 @@ async fn waiting(host: &Host, subscription: &str) -> Vec<String> {
 }
 
 /// The log without its terminal colours.
-fn plain(log: &str) -> String {
+pub(crate) fn plain(log: &str) -> String {
     let mut out = String::with_capacity(log.len());
     let mut chars = log.chars();
     while let Some(c) = chars.next() {

@@ -30,8 +30,11 @@ mod pipeline;
 mod powercut;
 mod repair;
 mod requests;
+mod scoped_secrets;
 mod subscriptions;
 mod swap;
 mod tiered;
+mod tls;
+mod tokens;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

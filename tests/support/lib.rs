@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub mod nats;
+pub mod tls;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -144,6 +145,8 @@ pub struct Host {
     wrapper: Vec<String>,
     /// `--data`, when not the host folder's `data`.
     data: Option<PathBuf>,
+    /// `https`, when the config serves TLS (see [`Host::https`]).
+    scheme: &'static str,
     /// `--cache`, when not the tests' shared compile cache.
     cache: Option<PathBuf>,
 }
@@ -172,8 +175,16 @@ impl Host {
             envs: Vec::new(),
             wrapper: Vec::new(),
             data: None,
+            scheme: "http",
             cache: None,
         }
+    }
+
+    /// Talks https to the host (its config has `[http.tls]`), with `client`.
+    pub fn https(&mut self, client: reqwest::Client) -> &mut Self {
+        self.scheme = "https";
+        self.http = client;
+        self
     }
 
     /// Runs the host under `command` (e.g. `["prlimit", "--nofile=256:256", "--"]`):
@@ -316,7 +327,7 @@ impl Host {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     /// `kill -9`: no chance to flush anything.
@@ -501,6 +512,7 @@ impl Host {
             envs: Vec::new(),
             wrapper: Vec::new(),
             data: None,
+            scheme: "http",
             cache: None,
         }
     }

@@ -22,6 +22,10 @@ pub struct Remote {
     /// API token, sent as `Authorization: Bearer TOKEN`.
     #[arg(long, env = "WEFT_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// A PEM file of CA certificates to trust for an `https://` host (beside
+    /// the public roots), e.g. a host's own CA or its self-signed certificate.
+    #[arg(long, env = "WEFT_CA", value_name = "FILE", global = true)]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl Remote {
@@ -40,19 +44,20 @@ impl Remote {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        Ok(reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .default_headers(headers)
-            .build()?)
+            .use_rustls_tls();
+        if let Some(ca) = &self.ca {
+            for cert in ca_certificates(ca)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(builder.build()?)
     }
 
     /// Sends `req` and reads its JSON answer; a refusal is an error saying why.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let resp = req.send().await.with_context(|| {
-            format!(
-                "cannot reach weft at {}: is `weft run` running there?",
-                self.host
-            )
-        })?;
+        let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if status.is_success() {
@@ -60,6 +65,44 @@ impl Remote {
         }
         Err(refusal(status, &text, self.token.as_deref()))
     }
+
+    /// Why the host could not be reached; a certificate the client does not
+    /// trust says to give `--ca`, a plain `http://` to a TLS host to use https.
+    pub fn unreachable(&self, e: &reqwest::Error) -> anyhow::Error {
+        use std::error::Error as _;
+        let mut causes = String::new();
+        let mut source = e.source();
+        while let Some(s) = source {
+            causes.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        let hint = if causes.contains("certificate") || causes.contains("UnknownIssuer") {
+            "the host's TLS certificate is not trusted: pass --ca FILE (or WEFT_CA) with the CA that issued it"
+        } else {
+            "is `weft run` running there (with https:// if its config has [http.tls])?"
+        };
+        anyhow::anyhow!("cannot reach weft at {}{causes}; {hint}", self.host)
+    }
+}
+
+/// The certificates of a `--ca` file; one without any is refused (a wrong file
+/// would otherwise surface later as an unexplained certificate error).
+fn ca_certificates(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("cannot read the CA file {} (--ca)", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+        format!(
+            "{} (--ca) is not a PEM file of certificates",
+            path.display()
+        )
+    })?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "{} (--ca) holds no certificate: give a PEM file with -----BEGIN CERTIFICATE----- blocks",
+            path.display()
+        );
+    }
+    Ok(certs)
 }
 
 /// The reason a host gave: a problem's `detail`, or the body as it is.

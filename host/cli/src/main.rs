@@ -54,6 +54,8 @@ enum Command {
     Dev(commands::dev::Args),
     /// Run FILE.wasm on sample events offline and print what it emits.
     Test(commands::test::Args),
+    /// Make an API token: print it once, write only its digest and grants.
+    Token(commands::token::Args),
     /// Work on a stopped host's store: `weft store compact`.
     Store(commands::store::Args),
     /// Print shell completions for bash, zsh or fish.
@@ -80,6 +82,7 @@ async fn main() -> std::process::ExitCode {
         Command::Dev(a) => commands::dev::run(a).await,
         Command::Test(a) => commands::test::run(a).await,
         Command::Store(a) => commands::store::run(a),
+        Command::Token(a) => commands::token::run(a),
         Command::Completions(a) => commands::completions::run(a, Cli::command()),
         Command::Man(a) => commands::completions::man(a, Cli::command()),
     };

@@ -89,7 +89,7 @@ pub fn load_file(runtime: &Runtime, wasm: &Path, defaults: &Defaults) -> Result<
     let Ok(text) = String::from_utf8(text) else {
         return Err(LoadError::ManifestNotUtf8(manifest_path));
     };
-    let mut manifest = match Manifest::parse(&text, defaults) {
+    let mut manifest = match Manifest::parse_for(&text, defaults, Some(&name)) {
         Ok(m) => m,
         Err(error) => {
             return Err(LoadError::Manifest {

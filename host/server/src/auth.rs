@@ -23,7 +23,11 @@
 //!
 //! The host keeps only a SHA-256 digest of each token and compares digests in constant
 //! time, against every token, so a comparison tells nothing about how close a guess
-//! was. Logs name the token (`name`), never its value.
+//! was. Logs name the token (`name`), never its value. A token past its `expires` is
+//! refused like an unknown one (`401`), but logged with its name. Every refusal is
+//! logged and counted: per token name, and for requests without a token or with an
+//! unknown one (`/v1/status`, `tokens`), so an operator sees a client that keeps
+//! knocking.
 //!
 //! With no token configured the API is open, and the host agrees to listen only on a
 //! loopback address ([`check_listen`], called by `run` itself, so no caller of the
@@ -32,6 +36,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, header};
@@ -51,6 +56,10 @@ pub struct Grant {
     pub publish: Patterns,
     pub tap: Patterns,
     pub admin: bool,
+    /// After it the token is refused (`401`).
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
+    /// Requests of this token refused (`401` expired, `403`), since start.
+    refused: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Grant {
@@ -60,19 +69,44 @@ impl fmt::Debug for Grant {
             .field("publish", &list(&self.publish))
             .field("tap", &list(&self.tap))
             .field("admin", &self.admin)
+            .field("expires", &self.expires)
             .finish_non_exhaustive()
     }
 }
 
 impl Grant {
     pub fn new(name: String, token: &str, publish: Patterns, tap: Patterns, admin: bool) -> Self {
+        Self::from_digest(name, digest(token), publish, tap, admin, None)
+    }
+
+    /// A grant known by its token's SHA-256 only (`digest = "sha256:..."`).
+    pub fn from_digest(
+        name: String,
+        digest: [u8; 32],
+        publish: Patterns,
+        tap: Patterns,
+        admin: bool,
+        expires: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Self {
         Self {
             name,
-            digest: digest(token),
+            digest,
             publish,
             tap,
             admin,
+            expires,
+            refused: Arc::default(),
         }
+    }
+
+    /// Requests of this token refused since start.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Counts a refusal of this token; the count so far, for its log line.
+    fn count_refusal(&self) -> u64 {
+        self.refused.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Whether two grants are given the same token (a config error: which name
@@ -82,7 +116,8 @@ impl Grant {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
+/// The SHA-256 of a token, as `[tokens.NAME] digest` gives it.
+pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -105,13 +140,45 @@ fn list(p: &Patterns) -> String {
 #[derive(Debug, Default)]
 pub struct Auth {
     grants: Vec<Arc<Grant>>,
+    /// Requests refused for want of a token.
+    missing: AtomicU64,
+    /// Requests refused with a token no grant has.
+    unknown: AtomicU64,
 }
 
 impl Auth {
     pub fn new(grants: Vec<Grant>) -> Self {
+        let now = chrono::Utc::now();
+        for g in &grants {
+            if g.expires.is_some_and(|at| at <= now) {
+                tracing::warn!(token = %g.name, expires = ?g.expires, "token already expired: its requests are refused");
+            }
+        }
         Self {
             grants: grants.into_iter().map(Arc::new).collect(),
+            ..Self::default()
         }
+    }
+
+    /// The refusals counted since start, for `/v1/status`: per token, and of
+    /// requests without a known token.
+    pub fn refusals(&self) -> serde_json::Value {
+        let tokens: Vec<_> = self
+            .grants
+            .iter()
+            .map(|g| {
+                serde_json::json!({
+                    "name": g.name,
+                    "refused": g.refused(),
+                    "expires": g.expires.map(|t| t.to_rfc3339()),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "tokens": tokens,
+            "refused_without_token": self.missing.load(Ordering::Relaxed),
+            "refused_unknown_token": self.unknown.load(Ordering::Relaxed),
+        })
     }
 
     pub fn is_open(&self) -> bool {
@@ -166,7 +233,8 @@ impl Access {
         if Topic::parse(topic).is_ok_and(|t| g.publish.matches(&t)) {
             return Ok(());
         }
-        tracing::warn!(token = %g.name, %topic, "publish refused: not granted");
+        let refused = g.count_refusal();
+        tracing::warn!(token = %g.name, %topic, refused, "publish refused: not granted");
         Err(Forbidden(format!(
             "token `{}` may not publish to `{topic}` (it may publish to: {})",
             g.name,
@@ -182,7 +250,8 @@ impl Access {
         if g.tap.iter().any(|grant| covers(grant, pattern)) {
             return Ok(());
         }
-        tracing::warn!(token = %g.name, %pattern, "tap refused: not granted");
+        let refused = g.count_refusal();
+        tracing::warn!(token = %g.name, %pattern, refused, "tap refused: not granted");
         Err(Forbidden(format!(
             "token `{}` may not tap `{pattern}` (it may tap: {})",
             g.name,
@@ -216,7 +285,8 @@ impl Access {
         if covered {
             return Ok(());
         }
-        tracing::warn!(token = %g.name, subscription = %name, "subscription read refused: not granted");
+        let refused = g.count_refusal();
+        tracing::warn!(token = %g.name, subscription = %name, refused, "subscription read refused: not granted");
         Err(Forbidden(format!(
             "token `{}` may not read subscription `{name}`: a token reads a subscription when it is admin or its tap grants ({}) cover all of the subscription's patterns",
             g.name,
@@ -279,7 +349,8 @@ pub fn authorize(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Access,
         && let Access::Token(g) = &access
         && !g.admin
     {
-        tracing::warn!(token = %g.name, %path, "admin route refused");
+        let refused = g.count_refusal();
+        tracing::warn!(token = %g.name, %path, refused, "admin route refused");
         return Err(Problem::new(
             Kind::Forbidden,
             format!(
@@ -300,13 +371,29 @@ pub fn authenticate(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Acce
     } else {
         match bearer(headers) {
             Err(why) => {
-                tracing::info!(%path, "request without a token refused");
+                let n = auth.missing.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::info!(%path, refused = n, "request without a token refused");
                 return Err(unauthorized(why, false));
             }
             Ok(token) => match auth.authenticate(token) {
-                Some(g) => Access::Token(g),
+                Some(g) => match g.expires {
+                    Some(at) if at <= chrono::Utc::now() => {
+                        let refused = g.count_refusal();
+                        tracing::warn!(token = %g.name, %path, expired = %at, refused, "request with an expired token refused");
+                        return Err(unauthorized(
+                            &format!(
+                                "token `{}` expired at {}: ask the operator for a new one (`weft token new`)",
+                                g.name,
+                                at.to_rfc3339()
+                            ),
+                            true,
+                        ));
+                    }
+                    _ => Access::Token(g),
+                },
                 None => {
-                    tracing::warn!(%path, "request with an unknown token refused");
+                    let n = auth.unknown.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::warn!(%path, refused = n, "request with an unknown token refused");
                     return Err(unauthorized("the token is not known to this host", true));
                 }
             },

@@ -33,7 +33,21 @@ pub async fn run(
         .local_addr()
         .context("cannot read the listener's address")?;
     check_listen(addr, &config.tokens)?;
+    if let Some(files) = &config.http.tls {
+        // Checked before anything starts: a host that cannot serve TLS must not
+        // come up and then fail at its first connection.
+        crate::edge::tls::load(files)?;
+    }
     let paths = config.paths.clone();
+
+    for name in config.secrets.names() {
+        if *config.secrets.scope(name) == weft_core::secrets::Scope::Any {
+            tracing::warn!(
+                secret = %name,
+                "secret readable by every module's manifest: add `modules = [...]` to [secrets.{name}] to say which may read it"
+            );
+        }
+    }
 
     // 1. The store: open it, or refuse to start.
     if !config.store.durable {

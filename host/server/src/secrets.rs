@@ -14,12 +14,17 @@
 //! source, never the value. Relative file paths are relative to the working directory,
 //! like the flags' paths. [`Secrets`] never shows a value in `Debug`, so a config can be
 //! logged whole.
+//!
+//! `modules = ["deliver", ...]` limits which modules' manifests may name a secret
+//! (any other is refused with the reason); without it every module may, and the
+//! host warns at start. A secret that backs an API token is readable by no module
+//! ([`scopes`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use weft_core::secrets::Secrets;
+use weft_core::secrets::{Scope, Secrets};
 
 /// Where one secret comes from, as written in `[secrets]`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -29,6 +34,8 @@ pub struct SecretSource {
     pub env: Option<String>,
     /// A file, read whole; one trailing newline (`\n` or `\r\n`) is dropped.
     pub file: Option<PathBuf>,
+    /// The modules that may read it; without it, every module may.
+    pub modules: Option<Vec<String>>,
 }
 
 /// Resolves every source, reading variables through `env` (the process
@@ -56,6 +63,43 @@ pub fn resolve(
     } else {
         Err(problems)
     }
+}
+
+/// Each secret's scope: its `modules`, or none for one that backs an API token
+/// (`token_secrets`: secret name, token name). A token's secret that also
+/// names modules is a problem, not a silent choice.
+pub fn scopes(
+    sources: &BTreeMap<String, SecretSource>,
+    token_secrets: &[(String, String)],
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, Scope> {
+    let mut scopes = BTreeMap::new();
+    for (name, source) in sources {
+        if let Some(modules) = &source.modules {
+            let mut set = std::collections::BTreeSet::new();
+            for m in modules {
+                match weft_core::Name::parse(m) {
+                    Ok(_) => {
+                        set.insert(m.clone());
+                    }
+                    Err(e) => problems.push(format!(
+                        "secrets.{name}.modules: `{m}` is not a module name ({})",
+                        e.problem
+                    )),
+                }
+            }
+            scopes.insert(name.clone(), Scope::Modules(set));
+        }
+    }
+    for (secret, token) in token_secrets {
+        if sources.get(secret).is_some_and(|s| s.modules.is_some()) {
+            problems.push(format!(
+                "secrets.{secret} backs API token `{token}` and also names modules: no module may read a token's secret; give the modules a secret of their own"
+            ));
+        }
+        scopes.insert(secret.clone(), Scope::ApiToken(token.clone()));
+    }
+    scopes
 }
 
 fn describe(source: &SecretSource) -> String {

@@ -1,7 +1,6 @@
 //! `weft tap [PATTERN]`: events accepted on matching topics, live, one JSON line
 //! each; nothing is consumed.
 
-use anyhow::Context as _;
 use futures::StreamExt;
 
 use crate::client::{Remote, refusal};
@@ -45,7 +44,7 @@ pub async fn stream(
         .query(&[("pattern", pattern)])
         .send()
         .await
-        .with_context(|| format!("cannot reach weft at {url}: is `weft run` running there?"))?;
+        .map_err(|e| remote.unreachable(&e))?;
     if !resp.status().is_success() {
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();

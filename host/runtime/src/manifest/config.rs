@@ -15,22 +15,25 @@ pub(super) struct Config {
     pub secret_keys: BTreeMap<String, String>,
 }
 
-/// Resolves `[config]` against the host's `secrets`; a secret the host does
-/// not hold is a problem, never an empty value.
+/// Resolves `[config]` against the host's `secrets`, as module `module` may
+/// read them (`None`: offline, no scopes); a secret the host does not hold, or
+/// does not let this module read, is a problem, never an empty value.
 pub(super) fn parse(
     table: BTreeMap<String, toml::Value>,
     secrets: &Secrets,
+    module: Option<&str>,
     problems: &mut Vec<String>,
 ) -> Config {
     let mut values = Vec::new();
     let mut secret_keys = BTreeMap::new();
     for (key, value) in table {
         match secret_ref(&value) {
-            Some(name) => match secrets.get(name) {
-                Some(v) => {
+            Some(name) => match module.map_or(secrets.get(name).map(Ok), |m| secrets.for_module(m, name)) {
+                Some(Ok(v)) => {
                     secret_keys.insert(key.clone(), name.to_owned());
                     values.push((key, v.to_owned()));
                 }
+                Some(Err(why)) => problems.push(format!("config.{key}: {why}")),
                 None => problems.push(format!(
                     "config.{key} refers to secret `{name}`, which the host does not hold: define it in the host config's [secrets]"
                 )),

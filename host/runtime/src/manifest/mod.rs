@@ -155,7 +155,18 @@ struct File {
 
 impl Manifest {
     /// Parses a manifest; the error lists every problem found, one per line.
+    /// Secret scopes are not applied (offline use: `weft check`, `weft test`).
     pub fn parse(text: &str, defaults: &Defaults) -> Result<Self, ManifestError> {
+        Self::parse_for(text, defaults, None)
+    }
+
+    /// Parses module `module`'s manifest, which may read only the secrets
+    /// scoped to it (or to every module).
+    pub fn parse_for(
+        text: &str,
+        defaults: &Defaults,
+        module: Option<&str>,
+    ) -> Result<Self, ManifestError> {
         let file: File = toml::from_str(text).map_err(|e| {
             ManifestError::Syntax(weft_core::excerpt::toml_error(text, e.span(), e.message()))
         })?;
@@ -188,7 +199,7 @@ impl Manifest {
         // 6. [folders]: host folders mapped into the guest.
         let folders = folders::parse(&file.folders, &mut problems);
         // 7. [config], secret references resolved.
-        let config = config::parse(file.config, &defaults.secrets, &mut problems);
+        let config = config::parse(file.config, &defaults.secrets, module, &mut problems);
         if !problems.is_empty() {
             // Problems quote values, which may be huge: each is cut to a line.
             let problems = problems

@@ -57,6 +57,7 @@ pub async fn status(State(app): State<AppState>) -> Response {
         "subscriptions": subscriptions,
         "refused": app.board.refused(),
         "mesh": app.mesh.as_ref().map(|m| m.status()),
+        "auth": app.auth.refusals(),
         "requests": app.hub.replies().counts(),
     }))
     .into_response()

@@ -32,12 +32,17 @@ pub(super) struct File {
     pub(super) mesh: Option<toml::Value>,
 }
 
-/// `[tokens.NAME]`: one API client. The token itself is always a secret's value.
+/// `[tokens.NAME]`: one API client: its token a secret's value, or only the
+/// token's digest (`weft token new` writes those).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TokenFile {
     /// `{ secret = "NAME" }`; read as a plain value to explain what else is refused.
-    pub(super) token: toml::Value,
+    pub(super) token: Option<toml::Value>,
+    /// `"sha256:HEX"`: the SHA-256 of the token.
+    pub(super) digest: Option<String>,
+    /// RFC 3339: after it the token is refused (`401`).
+    pub(super) expires: Option<String>,
     #[serde(default)]
     pub(super) publish: Vec<String>,
     #[serde(default)]
@@ -114,4 +119,13 @@ pub(super) struct HttpFile {
     pub(super) body_min_rate: Option<String>,
     /// A count, or `"auto"`; read as a plain value to word what else is refused.
     pub(super) max_connections: Option<toml::Value>,
+    pub(super) tls: Option<TlsFile>,
+}
+
+/// `[http.tls]`: PEM files, read at start and again when they change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TlsFile {
+    pub(super) cert: std::path::PathBuf,
+    pub(super) key: std::path::PathBuf,
 }

@@ -275,8 +275,13 @@ impl HostConfig {
             }
         }
         // 7. [secrets], then [tokens] that name them. Manifests see the secrets too.
+        let scopes = crate::secrets::scopes(
+            &file.secrets,
+            &tokens::token_secrets(&file.tokens),
+            &mut p.0,
+        );
         match crate::secrets::resolve(&file.secrets, |var| std::env::var(var)) {
-            Ok(secrets) => c.secrets = secrets,
+            Ok(secrets) => c.secrets = secrets.with_scopes(scopes),
             Err(problems) => p.0.extend(problems),
         }
         c.modules.defaults.secrets = c.secrets.clone();
@@ -330,6 +335,10 @@ fn http(f: &file::HttpFile, h: &mut crate::edge::Settings, p: &mut Problems) {
             "http.max_connections = {other}: a number of connections (1 or more) or \"auto\" (half the open-file limit, at most 10000)"
         )),
     }
+    h.tls = f.tls.as_ref().map(|t| crate::edge::tls::TlsFiles {
+        cert: t.cert.clone(),
+        key: t.key.clone(),
+    });
 }
 
 fn store(f: &file::StoreFile, c: &mut HostConfig, p: &mut Problems) {

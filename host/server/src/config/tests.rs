@@ -191,3 +191,62 @@ fn the_listener_table_parses_with_units_and_refuses_zero_and_nonsense() {
         assert!(err.contains(needle), "{needle} missing in: {err}");
     }
 }
+
+#[test]
+fn http_tls_names_its_files_and_refuses_unknown_fields() {
+    let c = HostConfig::parse("[http.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+    let tls = c.http.tls.unwrap();
+    assert_eq!(tls.cert, std::path::PathBuf::from("c.pem"));
+    assert_eq!(tls.key, std::path::PathBuf::from("k.pem"));
+    let e = HostConfig::parse("[http.tls]\ncert = \"c.pem\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing field `key`"), "{e}");
+    assert!(HostConfig::parse("").unwrap().http.tls.is_none());
+}
+
+#[test]
+fn a_token_by_digest_with_expiry_and_its_problems() {
+    let digest = hex::encode(crate::auth::digest("weft_secret"));
+    let c = HostConfig::parse(&format!(
+        "[tokens.ci]\ndigest = \"sha256:{digest}\"\npublish = [\">\"]\nexpires = \"2030-01-01T00:00:00Z\"\n"
+    ))
+    .unwrap();
+    let auth = crate::auth::Auth::new(c.tokens);
+    let g = auth.authenticate("weft_secret").unwrap();
+    assert_eq!(g.name, "ci");
+    assert_eq!(g.expires.unwrap().to_rfc3339(), "2030-01-01T00:00:00+00:00");
+    assert!(auth.authenticate("weft_other").is_none());
+
+    let err = HostConfig::parse(&format!(
+        r#"
+[tokens.both]
+token = {{ secret = "X" }}
+digest = "sha256:{digest}"
+tap = [">"]
+[tokens.neither]
+tap = [">"]
+[tokens.short]
+digest = "sha256:abc"
+tap = [">"]
+[tokens.algo]
+digest = "md5:{digest}"
+tap = [">"]
+[tokens.when]
+digest = "sha256:{digest}"
+tap = [">"]
+expires = "next week"
+"#
+    ))
+    .unwrap_err()
+    .to_string();
+    for needle in [
+        "tokens.both needs exactly one of `token = { secret = \"NAME\" }` and `digest",
+        "tokens.neither needs exactly one of",
+        "tokens.short.digest: `sha256:` must be followed by 64 hex digits",
+        "tokens.algo.digest: \"md5:",
+        "tokens.when.expires = \"next week\": not an RFC 3339 time",
+    ] {
+        assert!(err.contains(needle), "{needle} missing in: {err}");
+    }
+}

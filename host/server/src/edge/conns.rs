@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -190,7 +189,7 @@ impl Drop for Entry {
 
 /// The socket, telling its [`Conn`] when bytes arrive.
 pub(super) struct Tracked {
-    pub(super) stream: TcpStream,
+    pub(super) stream: super::stream::Stream,
     pub(super) conn: Arc<Conn>,
 }
 

@@ -25,11 +25,15 @@
 //! | `conns` | the open connections, what each waits for, eviction |
 //! | `body` | the request body's minimum rate; the response body's busy guard |
 //! | `files` | the open-file limit raised, the cap derived from it |
+//! | `tls` | `[http.tls]`: the certificate and key, reloaded when their files change |
+//! | `stream` | a socket, plain or TLS |
 //! | here | [`Settings`], the accept loop, one connection, one request |
 
 pub mod body;
 mod conns;
 pub mod files;
+mod stream;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -49,6 +53,7 @@ use tower::ServiceExt as _;
 
 use crate::problem::{Kind, Problem};
 use conns::{Conn, Registry, Tracked};
+use stream::Stream;
 
 /// `[http]`: how long the listener waits for clients, and how many it holds.
 #[derive(Debug, Clone)]
@@ -61,6 +66,8 @@ pub struct Settings {
     pub body_min_rate: u64,
     /// Open connections at most; `None`: derived from the open-file limit.
     pub max_connections: Option<usize>,
+    /// `[http.tls]`: serve HTTPS with this certificate; `None`: plain HTTP.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Default for Settings {
@@ -71,6 +78,7 @@ impl Default for Settings {
             body_timeout: Duration::from_secs(10),
             body_min_rate: 16 * 1024,
             max_connections: None,
+            tls: None,
         }
     }
 }
@@ -86,6 +94,7 @@ struct Shared {
     max_body: u64,
     registry: Arc<Registry>,
     http: hyper::server::conn::http1::Builder,
+    tls: Option<tls::Acceptor>,
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in
@@ -109,6 +118,11 @@ pub async fn serve(
         idle_timeout = ?settings.idle_timeout,
         "listening"
     );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tls = match &settings.tls {
+        Some(files) => Some(tls::Acceptor::start(files, stop_rx.clone())?),
+        None => None,
+    };
     let mut http = hyper::server::conn::http1::Builder::new();
     // The head's and the idle wait's deadlines are the connection task's
     // (hyper's own header timeout would also run through keep-alive waits).
@@ -121,8 +135,8 @@ pub async fn serve(
         registry: Arc::new(Registry::default()),
         settings,
         http,
+        tls,
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -143,7 +157,7 @@ pub async fn serve(
             }
         };
         if shared.registry.len() >= cap && !shared.registry.evict_oldest_waiting() {
-            refuse(&stream, cap);
+            refuse(&stream, cap, shared.tls.is_some());
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -157,11 +171,15 @@ pub async fn serve(
 
 /// Over the cap with every connection busy: a `503` problem, written only if
 /// the socket takes it at once, and the connection closed without reading.
-fn refuse(stream: &TcpStream, cap: usize) {
+fn refuse(stream: &TcpStream, cap: usize, tls: bool) {
     tracing::warn!(
         max_connections = cap,
         "connection refused: every connection is busy"
     );
+    if tls {
+        // No answer can be written before a handshake: the client sees a close.
+        return;
+    }
     let problem = Problem::new(
         Kind::Unavailable,
         format!(
@@ -195,6 +213,30 @@ const LINGER_SILENCE: Duration = Duration::from_millis(500);
 async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let entry = shared.registry.add();
     let conn = entry.conn.clone();
+    let stream = match &shared.tls {
+        None => Stream::Plain(stream),
+        Some(acceptor) => {
+            // The handshake is part of the head's wait: one that does not end
+            // within `header_timeout` holds the connection no longer.
+            let handshake =
+                tokio::time::timeout(shared.settings.header_timeout, acceptor.accept(stream));
+            tokio::select! {
+                done = handshake => match done {
+                    Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake not done within header_timeout");
+                        return;
+                    }
+                },
+                () = conn.changed.notified() => return,
+                _ = stop.changed() => return,
+            }
+        }
+    };
     let io = TokioIo::new(Tracked {
         stream,
         conn: conn.clone(),
@@ -254,7 +296,7 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Rec
 /// side is closed first (the client sees the answer end), and what still comes
 /// in is read and dropped for at most [`LINGER`], or until [`LINGER_SILENCE`]
 /// passes without a byte. A client that closed its side costs nothing here.
-async fn linger(mut stream: TcpStream) {
+async fn linger(mut stream: Stream) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     if stream.shutdown().await.is_err() {
         return;

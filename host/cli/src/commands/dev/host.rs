@@ -81,6 +81,7 @@ impl Target {
         let remote = Remote {
             host: format!("http://127.0.0.1:{port}"),
             token: None,
+            ca: None,
         };
         let mut target = Self {
             modules,
