@@ -71,27 +71,6 @@ pub fn offline_defaults(manifest: &str) -> Defaults {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
-    /// `weft check` runs without the host's secrets: a manifest naming one still
-    /// checks, and shows the name, not a value.
-    #[test]
-    fn offline_secrets_stand_in_by_name() {
-        let text = "subscribe = [\"a\"]\n[config]\nsecret = { secret = \"HOOK\" }   # a comment\nplain = 1\n";
-        let d = super::offline_defaults(text);
-        let m = weft_runtime::Manifest::parse(text, &d).unwrap();
-        assert_eq!(
-            m.shown_config(),
-            [
-                ("plain".to_owned(), "1".to_owned()),
-                ("secret".to_owned(), "<secret HOOK>".to_owned())
-            ]
-        );
-    }
-}
-
 /// What a module did with one input event.
 pub enum Got {
     /// The outputs, each as the JSON text `weft tap` prints (none for a delivery).
@@ -123,5 +102,26 @@ pub fn call(module: &Module, handler: &mut dyn Handler, event: &Event) -> Got {
         }
         Outcome::Retry(reason) => Got::Retry(reason),
         Outcome::Reject(reason) => Got::Rejected(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    /// `weft check` runs without the host's secrets: a manifest naming one still
+    /// checks, and shows the name, not a value.
+    #[test]
+    fn offline_secrets_stand_in_by_name() {
+        let text = "subscribe = [\"a\"]\n[config]\nsecret = { secret = \"HOOK\" }   # a comment\nplain = 1\n";
+        let d = super::offline_defaults(text);
+        let m = weft_runtime::Manifest::parse(text, &d).unwrap();
+        assert_eq!(
+            m.shown_config(),
+            [
+                ("plain".to_owned(), "1".to_owned()),
+                ("secret".to_owned(), "<secret HOOK>".to_owned())
+            ]
+        );
     }
 }
