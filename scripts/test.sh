@@ -10,6 +10,7 @@ NATS_SERVER=${NATS_SERVER:-$(python3 -c 'import sysconfig; print(sysconfig.get_p
 export NATS_SERVER
 cd "$root"
 cargo fmt --all -- --check
+(cd guests && cargo fmt --all -- --check)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Doc tests are skipped: the crates have no examples in their docs yet.
