@@ -41,8 +41,15 @@ pub fn load(
         weft_runtime::load_file(runtime, wasm, defaults)
             .map_err(|e| weft_core::excerpt::bounded(&e.to_string()))
     };
-    let cached = std::fs::read(wasm).is_ok_and(|bytes| optimized.is_cached(&bytes));
-    let Some(baseline) = baseline.filter(|_| !cached) else {
+    // Only a regular file of a module's size is read here: a FIFO would block this
+    // thread for good and a sparse giant would be read whole; `load_file` refuses
+    // those with their reason.
+    let readable = || {
+        std::fs::symlink_metadata(wasm)
+            .is_ok_and(|m| m.is_file() && m.len() <= weft_runtime::folder::MAX_MODULE_BYTES)
+    };
+    let cached = || std::fs::read(wasm).is_ok_and(|bytes| optimized.is_cached(&bytes));
+    let Some(baseline) = baseline.filter(|_| readable() && !cached()) else {
         return load(optimized).map(|module| Loaded {
             module,
             fallback: None,
