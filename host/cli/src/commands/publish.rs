@@ -63,14 +63,10 @@ pub struct Args {
     remote: Remote,
 }
 
-pub async fn run(a: Args) -> anyhow::Result<()> {
-    if let Some(file) = &a.file {
-        let sent = publish_lines(file, a.topic.as_deref(), &a.remote, &Lines::default()).await?;
-        eprintln!("weft publish: {sent} events from {file}");
-        return Ok(());
-    }
-    let topic = a.topic.clone().unwrap_or_default();
-    let data = match a.data.as_deref() {
+/// The data argument of `publish` and `request`: the text itself, `-` for
+/// standard input, none for no data.
+pub(crate) fn data_arg(arg: Option<&str>) -> std::io::Result<Vec<u8>> {
+    Ok(match arg {
         Some("-") => {
             let mut buf = Vec::new();
             std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
@@ -78,22 +74,52 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         }
         Some(d) => d.as_bytes().to_vec(),
         None => Vec::new(),
-    };
-    let id = a.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    })
+}
+
+/// A POST of one CloudEvent in binary mode: `[id, source, type]` as percent-encoded
+/// `ce-` headers, the data as the body.
+pub(crate) fn binary(
+    client: &reqwest::Client,
+    url: &str,
+    [id, source, ty]: [&str; 3],
+    content_type: &str,
+    data: Vec<u8>,
+) -> reqwest::RequestBuilder {
     let enc = |v: &str| utf8_percent_encode(v, HEADER_VALUE).to_string();
-    let url = a.remote.url(&format!("/v1/events/{topic}"));
-    let mut req = a
-        .remote
-        .client()?
-        .post(&url)
+    client
+        .post(url)
         .header("ce-specversion", "1.0")
-        .header("ce-id", enc(&id))
-        .header("ce-source", enc(&a.source))
-        .header("ce-type", enc(&a.ty))
-        .header("content-type", a.content_type)
-        .body(data);
+        .header("ce-id", enc(id))
+        .header("ce-source", enc(source))
+        .header("ce-type", enc(ty))
+        .header("content-type", content_type)
+        .body(data)
+}
+
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(file) = &a.file {
+        let sent = publish_lines(file, a.topic.as_deref(), &a.remote, &Lines::default()).await?;
+        eprintln!("weft publish: {sent} events from {file}");
+        return Ok(());
+    }
+    let topic = a.topic.clone().unwrap_or_default();
+    let data = data_arg(a.data.as_deref())?;
+    let id = a.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let url = a.remote.url(&format!("/v1/events/{topic}"));
+    let client = a.remote.client()?;
+    let mut req = binary(
+        &client,
+        &url,
+        [&id, &a.source, &a.ty],
+        &a.content_type,
+        data,
+    );
     if let Some(s) = &a.subject {
-        req = req.header("ce-subject", enc(s));
+        req = req.header(
+            "ce-subject",
+            utf8_percent_encode(s, HEADER_VALUE).to_string(),
+        );
     }
     let answer = a.remote.send(req).await?;
     println!("{answer}");

@@ -4,7 +4,7 @@
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode};
 
-use super::publish::HEADER_VALUE;
+use super::publish::{HEADER_VALUE, binary, data_arg};
 use crate::client::{Remote, refusal};
 
 #[derive(clap::Args)]
@@ -34,31 +34,20 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
-    let data = match a.data.as_deref() {
-        Some("-") => {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
-            buf
-        }
-        Some(d) => d.as_bytes().to_vec(),
-        None => Vec::new(),
-    };
+    let data = data_arg(a.data.as_deref())?;
     let id = a.id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let enc = |v: &str| utf8_percent_encode(v, HEADER_VALUE).to_string();
     let mut url = a.remote.url(&format!("/v1/requests/{}", a.topic));
     if let Some(t) = &a.timeout {
         url = format!("{url}?timeout={}", utf8_percent_encode(t, HEADER_VALUE));
     }
-    let req = a
-        .remote
-        .client()?
-        .post(&url)
-        .header("ce-specversion", "1.0")
-        .header("ce-id", enc(&id))
-        .header("ce-source", enc(&a.source))
-        .header("ce-type", enc(&a.ty))
-        .header("content-type", a.content_type)
-        .body(data);
+    let client = a.remote.client()?;
+    let req = binary(
+        &client,
+        &url,
+        [&id, &a.source, &a.ty],
+        &a.content_type,
+        data,
+    );
     let resp = req.send().await.map_err(|e| {
         anyhow::anyhow!(
             "cannot reach weft at {}: is `weft run` running there? ({e})",
