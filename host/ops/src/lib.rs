@@ -15,3 +15,6 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `catalog` | the event catalog: an AsyncAPI 3.0 document from the running manifests and the mesh link ([`catalog::Inventory`]) |
+
+pub mod catalog;
