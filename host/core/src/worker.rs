@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use weft_store::{Completion, Delivery, NewEvent, QueueId};
 
 use crate::cloudevents;
+use crate::counts::{FailKind, ModuleCounts};
 use crate::failure::FailureRecord;
 use crate::handler::{CallError, Handler, Outcome};
 use crate::hub::Hub;
@@ -127,6 +128,7 @@ pub struct Worker {
     control_tx: tokio::sync::mpsc::UnboundedSender<Control>,
     reports: Option<tokio::sync::mpsc::UnboundedSender<Report>>,
     probation: Option<Probation>,
+    counts: std::sync::Arc<ModuleCounts>,
 }
 
 impl Worker {
@@ -142,7 +144,9 @@ impl Worker {
             .subscribe(&queue, sub.subscribe.clone(), sub.quota)
             .await?;
         let (control_tx, control) = tokio::sync::mpsc::unbounded_channel();
+        let counts = hub.counts().module(&sub.name);
         Ok(Self {
+            counts,
             hub,
             sub,
             queue,
@@ -339,6 +343,9 @@ impl Worker {
             queue: self.queue,
             ..Default::default()
         };
+        // Counted once the batch is committed.
+        let mut failed: Vec<FailKind> = Vec::new();
+        let mut emitted = 0u64;
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         for d in batch {
@@ -351,6 +358,7 @@ impl Worker {
                     tracing::error!(module = %self.sub.name, seq = d.seq, error = %e, "unreadable stored event moved to the error queue");
                     completion.consumed.push(d.seq);
                     completion.failed.push(self.unreadable(&d, &e.to_string()));
+                    failed.push(FailKind::Unreadable);
                 }
             }
         }
@@ -378,22 +386,25 @@ impl Worker {
             let outcome = match outcome {
                 Outcome::Emit(outputs) => match self.outputs(event, outputs) {
                     Ok(outputs) => Ok(outputs),
-                    Err(reason) => Err(self.failure(event, &reason, 1)),
+                    Err(reason) => Err((FailKind::OutputRefused, self.failure(event, &reason, 1))),
                 },
-                Outcome::Reject(reason) => Err(self.failure(event, &reason, 1)),
+                Outcome::Reject(reason) => {
+                    Err((FailKind::Rejected, self.failure(event, &reason, 1)))
+                }
                 Outcome::Retry(reason) => match self.retry(d.seq, event, &reason) {
                     Ok(backoff) => {
                         wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
                         blocked[lane] = true;
                         continue;
                     }
-                    Err(record) => Err(*record),
+                    Err(record) => Err((FailKind::GaveUp, *record)),
                 },
             };
             completion.consumed.push(d.seq);
             match outcome {
                 Ok(outputs) => {
                     self.attempts.remove(&d.seq);
+                    emitted += outputs.len() as u64;
                     for out in outputs {
                         // A reply is not stored: it goes to its caller once the
                         // request's handling is committed.
@@ -409,8 +420,9 @@ impl Worker {
                         shown.push(out);
                     }
                 }
-                Err(record) => {
+                Err((kind, record)) => {
                     self.attempts.remove(&d.seq);
+                    failed.push(kind);
                     tracing::warn!(module = %self.sub.name, id = %event.id, topic = %event.topic, reason = %record.reason, "event moved to the error queue");
                     completion.failed.push(record.encode());
                     if let Some(address) = reply::replyto(event) {
@@ -436,7 +448,12 @@ impl Worker {
                 .iter()
                 .flat_map(|o| o.queues.clone())
                 .collect();
+            let consumed = completion.consumed.len() as u64;
             self.hub.store().complete(completion).await?;
+            self.counts.handled(consumed, emitted);
+            for kind in failed {
+                self.counts.failed(kind, 1);
+            }
             self.hub.wake(&woken);
             for out in shown {
                 self.hub.show(out);
@@ -500,15 +517,17 @@ impl Worker {
             calls.push((
                 lane,
                 tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
                     let result = handler.process(&batch);
-                    (handler, result)
+                    (handler, result, started.elapsed())
                 }),
             ));
         }
         let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
         let mut state = Vec::new();
         for (lane, call) in calls {
-            let (mut handler, result) = call.await?;
+            let (mut handler, result, took) = call.await?;
+            self.counts.call_took(took);
             state.extend(handler.take_state());
             self.handlers[lane] = Some(handler);
             let indices = &by_lane[lane];
@@ -531,6 +550,7 @@ impl Worker {
                     }
                 }
                 Err(e) => {
+                    self.counts.call_failed(&e);
                     tracing::warn!(module = %self.sub.name, error = %e, batch = indices.len(), "call failed");
                     if let [only] = indices.as_slice() {
                         let seq = deliveries[*only].seq;
@@ -614,6 +634,7 @@ impl Worker {
             return Err(Box::new(record));
         }
         let backoff = self.sub.retry.backoff(count);
+        self.counts.retried();
         tracing::info!(module = %self.sub.name, id = %event.id, attempt = count, ?backoff, %reason, "will retry");
         Ok(backoff)
     }

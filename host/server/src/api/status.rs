@@ -1,4 +1,12 @@
 //! `GET /v1/status`: modules, subscriptions, queues, refused files and the disk.
+//!
+//! Besides its state, each module carries its totals since the host started
+//! (`weft_core::counts::ModuleTotals`): `events_in` (taken off its queue, whatever
+//! became of them), `events_out` (outputs stored or replies handed over),
+//! `events_failed` (moved to its error queue) and `retries` (attempts that will be
+//! tried again). Each subscription carries `delivered` (handed out; a repeated
+//! pull counts again) and `acknowledged`. They are counted at the same points as
+//! the Prometheus counters of `/metrics`; a client takes rates from two readings.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,6 +18,7 @@ use super::state::AppState;
 
 pub async fn status(State(app): State<AppState>) -> Response {
     let store = app.hub.store();
+    let counts = app.hub.counts();
     let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let queue = |name: &str| {
         let Some(q) = store.queue_id(name) else {
@@ -37,7 +46,11 @@ pub async fn status(State(app): State<AppState>) -> Response {
                 Ok(name) => queue(&weft_core::name::queue_of_module(&name)),
                 Err(_) => json!({}),
             };
-            merge(serde_json::to_value(m).unwrap_or_default(), q)
+            let totals = serde_json::to_value(counts.module_totals(&m.name)).unwrap_or_default();
+            merge(
+                merge(serde_json::to_value(m).unwrap_or_default(), q),
+                totals,
+            )
         })
         .collect();
     let subscriptions: Vec<_> = store
@@ -47,7 +60,11 @@ pub async fn status(State(app): State<AppState>) -> Response {
             Ok(QueueOwner::Subscription(name)) => Some((name, n)),
             _ => None,
         })
-        .map(|(name, q)| merge(json!({ "name": name }), queue(&q)))
+        .map(|(name, q)| {
+            let totals = counts.subscription_totals(name.as_str());
+            let totals = serde_json::to_value(totals).unwrap_or_default();
+            merge(merge(json!({ "name": name }), queue(&q)), totals)
+        })
         .collect();
     Json(json!({
         "engine": store.engine_name(),
