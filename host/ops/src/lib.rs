@@ -15,3 +15,6 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`metrics`] | the Prometheus exporter behind `/metrics`; gauges set at scrape time through [`metrics::Gauges`] |
+
+pub mod metrics;

@@ -56,6 +56,8 @@ pub struct Grant {
     pub publish: Patterns,
     pub tap: Patterns,
     pub admin: bool,
+    /// May scrape `/metrics` (`metrics = true`); admin may too.
+    pub metrics: bool,
     /// After it the token is refused (`401`).
     pub expires: Option<chrono::DateTime<chrono::Utc>>,
     /// Requests of this token refused (`401` expired, `403`), since start.
@@ -94,6 +96,7 @@ impl Grant {
             publish,
             tap,
             admin,
+            metrics: false,
             expires,
             refused: Arc::default(),
         }
@@ -399,6 +402,26 @@ pub fn authenticate(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Acce
             },
         }
     })
+}
+
+/// May the caller scrape `/metrics`? Open without tokens (loopback only, like
+/// the API); with tokens, one granted `metrics` or admin (Prometheus sends it as
+/// a bearer token).
+pub fn authorize_metrics(auth: &Auth, headers: &HeaderMap) -> Result<(), Problem> {
+    match authenticate(auth, headers, "/metrics")? {
+        Access::Token(g) if !g.admin && !g.metrics => {
+            let refused = g.count_refusal();
+            tracing::warn!(token = %g.name, refused, "metrics scrape refused: not granted");
+            Err(Problem::new(
+                Kind::Forbidden,
+                format!(
+                    "token `{}` may not scrape /metrics: give it `metrics = true` (or admin) under [tokens.{}]",
+                    g.name, g.name
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Routes a token may use with `publish` or `tap` grants; every other `/v1/*` route,

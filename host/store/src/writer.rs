@@ -295,6 +295,7 @@ impl Worker {
         if !self.unsynced {
             return;
         }
+        metrics::counter!("weft_store_fsyncs_total").increment(1);
         if let Err(e) = self.engine.write(true, &mut |_| Ok(())) {
             tracing::error!(error = %e, "store sync failed; refusing all further writes");
             *lock_recovered(&self.failed) = Some(e.to_string());
@@ -348,6 +349,7 @@ impl Worker {
         let now = now_ms();
         let window = self.state.dedup_window.as_millis() as u64;
         let state = &mut self.state;
+        let started = Instant::now();
         let result = self.engine.write(self.durable, &mut |w| {
             replies.clear();
             deltas.clear();
@@ -368,6 +370,14 @@ impl Worker {
                 self.state.index.committed();
                 if !self.durable {
                     self.unsynced = true;
+                }
+                // Through the `metrics` facade: nothing unless the host installed
+                // an exporter. Operations per commit is what group commit gathers.
+                metrics::histogram!("weft_store_commit_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("weft_store_operations_per_commit").record(batch.len() as f64);
+                if self.durable {
+                    metrics::counter!("weft_store_fsyncs_total").increment(1);
                 }
                 for (queue, (events, bytes)) in deltas {
                     let c = depth_counter(&self.depths, queue);

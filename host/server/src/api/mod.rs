@@ -13,6 +13,7 @@
 //! | `POST /v1/errors/replay`, `POST /v1/errors/purge` | the repair station | `repair` |
 //! | `GET /v1/subscriptions`, `PUT`/`DELETE /v1/subscriptions/{name}` | outside consumers' subscriptions | `subscriptions` |
 //! | `GET /v1/subscriptions/{name}/events?max=N`, `POST .../ack?upto=SEQ`, `GET .../stream` | pull, acknowledge, stream | `subscriptions` |
+//! | `GET /metrics` | Prometheus text format; a token granted `metrics` or admin when there are tokens | `metrics` |
 //! | `GET /healthz`, `GET /readyz` | alive; ready (store open, modules loaded) | here |
 //!
 //! Every `/v1/*` route wants `Authorization: Bearer TOKEN` when the host config has
@@ -23,6 +24,7 @@
 
 pub mod extract;
 mod ingest;
+mod metrics;
 mod repair;
 mod requests;
 mod state;
@@ -116,12 +118,14 @@ fn router(state: AppState, max_body: usize) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         // Last, so that it wraps every route above: bearer tokens on `/v1/*`; the
         // guard lets other paths (probes, webhooks) through.
         .route_layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
             crate::auth::guard,
         ))
+        .route_layer(axum::middleware::from_fn(metrics::count))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
