@@ -4,7 +4,9 @@
 //! Per event: outputs are committed with the input's removal; a `retry` stops the
 //! batch there (what came before is committed, the rest is delivered again after a
 //! backoff, so order holds); a `reject`, an output to an ungranted topic, or running
-//! out of attempts moves the event to the module's error queue. A failed call (a
+//! out of attempts moves the event to the module's error queue. The attempts are
+//! counted in the queue entry, committed with the batch that counted them, so a
+//! restart resumes the count. A failed call (a
 //! trap, a timeout) says nothing about which event caused it, so the batch is run
 //! again one event at a time and only the culprit is retried and, in the end,
 //! rejected.
@@ -19,11 +21,10 @@
 //! versions is a poison event, not a bad version: it takes the usual retry path and
 //! counts no strike, however often it is retried.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use weft_store::{Completion, Delivery, NewEvent, QueueId};
+use weft_store::{Attempts, Completion, Delivery, NewEvent, QueueId};
 
 use crate::cloudevents;
 use crate::failure::FailureRecord;
@@ -109,18 +110,12 @@ pub struct Subscription {
     pub key: String,
 }
 
-struct Attempts {
-    count: u32,
-    first: String,
-}
-
 pub struct Worker {
     hub: Hub,
     sub: Subscription,
     queue: QueueId,
     /// One handler per parallel lane; a lane is taken out while it runs.
     handlers: Vec<Option<Box<dyn Handler>>>,
-    attempts: HashMap<u64, Attempts>,
     /// After a failed call, events up to this sequence number go one at a time.
     single_until: Option<u64>,
     control: tokio::sync::mpsc::UnboundedReceiver<Control>,
@@ -147,7 +142,6 @@ impl Worker {
             sub,
             queue,
             handlers: handlers.into_iter().map(Some).collect(),
-            attempts: HashMap::new(),
             single_until: None,
             control,
             control_tx,
@@ -381,8 +375,9 @@ impl Worker {
                     Err(reason) => Err(self.failure(event, &reason, 1)),
                 },
                 Outcome::Reject(reason) => Err(self.failure(event, &reason, 1)),
-                Outcome::Retry(reason) => match self.retry(d.seq, event, &reason) {
-                    Ok(backoff) => {
+                Outcome::Retry(reason) => match self.retry(d, event, &reason) {
+                    Ok((backoff, attempts)) => {
+                        completion.retried.push((d.seq, attempts));
                         wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
                         blocked[lane] = true;
                         continue;
@@ -393,7 +388,6 @@ impl Worker {
             completion.consumed.push(d.seq);
             match outcome {
                 Ok(outputs) => {
-                    self.attempts.remove(&d.seq);
                     for out in outputs {
                         // A reply is not stored: it goes to its caller once the
                         // request's handling is committed.
@@ -410,7 +404,6 @@ impl Worker {
                     }
                 }
                 Err(record) => {
-                    self.attempts.remove(&d.seq);
                     tracing::warn!(module = %self.sub.name, id = %event.id, topic = %event.topic, reason = %record.reason, "event moved to the error queue");
                     completion.failed.push(record.encode());
                     if let Some(address) = reply::replyto(event) {
@@ -430,7 +423,10 @@ impl Worker {
             tracing::warn!(module = %self.sub.name, limit = self.sub.max_errors, "error queue full: pausing until records are replayed or purged");
             return Ok(Some(FULL_BACKOFF * 10));
         }
-        if !completion.consumed.is_empty() || !completion.state.is_empty() {
+        if !completion.consumed.is_empty()
+            || !completion.state.is_empty()
+            || !completion.retried.is_empty()
+        {
             let woken: Vec<QueueId> = completion
                 .outputs
                 .iter()
@@ -592,30 +588,36 @@ impl Worker {
         stamp_outputs(&self.sub.name, &self.sub.publish, input, outputs)
     }
 
-    /// Counts a failed attempt: the backoff before the next one, or, when the
-    /// attempts are used up, the record for the error queue.
+    /// Counts a failed attempt: the backoff before the next one and the count to
+    /// commit into the queue entry, or, when the attempts are used up, the record
+    /// for the error queue. The count starts from what the entry recorded, so a
+    /// restart (or a swap) does not grant the event its attempts afresh; an
+    /// attempt whose batch is not committed (downstream full) is not counted.
     fn retry(
-        &mut self,
-        seq: u64,
+        &self,
+        d: &Delivery,
         event: &Event,
         reason: &str,
-    ) -> Result<Duration, Box<FailureRecord>> {
-        let now = chrono::Utc::now().to_rfc3339();
-        let a = self.attempts.entry(seq).or_insert(Attempts {
+    ) -> Result<(Duration, Attempts), Box<FailureRecord>> {
+        let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        let before = d.attempts.unwrap_or(Attempts {
             count: 0,
-            first: now,
+            first_failure_ms: now,
         });
-        a.count += 1;
-        let (count, first) = (a.count, a.first.clone());
+        let count = before.count.saturating_add(1);
         if count >= self.sub.retry.attempts {
             let mut record = self.failure(event, reason, count);
             record.reason = format!("gave up after {count} attempts: {reason}");
-            record.first_failure = first;
+            if let Some(first) =
+                chrono::DateTime::from_timestamp_millis(before.first_failure_ms as i64)
+            {
+                record.first_failure = first.to_rfc3339();
+            }
             return Err(Box::new(record));
         }
         let backoff = self.sub.retry.backoff(count);
         tracing::info!(module = %self.sub.name, id = %event.id, attempt = count, ?backoff, %reason, "will retry");
-        Ok(backoff)
+        Ok((backoff, Attempts { count, ..before }))
     }
 
     fn failure(&self, event: &Event, reason: &str, attempts: u32) -> FailureRecord {
