@@ -15,6 +15,7 @@
 //! | `GET /v1/subscriptions/{name}/events?max=N`, `POST .../ack?upto=SEQ`, `GET .../stream` | pull, acknowledge, stream | `subscriptions` |
 //! | `GET /v1/openapi.json` | this table as an OpenAPI 3.1 document, generated from the handlers | `openapi` |
 //! | `GET /healthz`, `GET /readyz` | alive; ready (store open, modules loaded) | here |
+//! | `GET /ui`, `POST /ui/sign-in` | the web dashboard (`weft_ops::dashboard`) | `weft-ops` |
 //!
 //! Every `/v1/*` route wants `Authorization: Bearer TOKEN` when the host config has
 //! tokens; what each token may do is in [`crate::auth`]. Every error is a problem
@@ -50,8 +51,10 @@ use crate::problem::{Kind, problem};
 /// [`ensure`]: crate::problem::ensure
 pub fn app(state: AppState, max_body: usize, hooks: Router) -> Router {
     let (auth, auth_405) = (state.auth.clone(), state.auth.clone());
+    let dashboard = weft_ops::dashboard::router(state.auth.clone(), state.auth.sessions.clone());
     router(state, max_body)
         .merge(hooks)
+        .merge(dashboard)
         .fallback(move |req: Request| not_found(auth.clone(), req))
         .method_not_allowed_fallback(move |req: Request| method_not_allowed(auth_405.clone(), req))
         .layer(axum::middleware::map_response(crate::problem::ensure))
