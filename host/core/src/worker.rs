@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use weft_store::{Attempts, Completion, Delivery, NewEvent, QueueId};
 
 use crate::cloudevents;
+use crate::counts::{FailKind, ModuleCounts};
 use crate::failure::FailureRecord;
 use crate::handler::{CallError, Handler, Outcome};
 use crate::hub::Hub;
@@ -122,6 +123,7 @@ pub struct Worker {
     control_tx: tokio::sync::mpsc::UnboundedSender<Control>,
     reports: Option<tokio::sync::mpsc::UnboundedSender<Report>>,
     probation: Option<Probation>,
+    counts: std::sync::Arc<ModuleCounts>,
 }
 
 impl Worker {
@@ -137,7 +139,9 @@ impl Worker {
             .subscribe(&queue, sub.subscribe.clone(), sub.quota)
             .await?;
         let (control_tx, control) = tokio::sync::mpsc::unbounded_channel();
+        let counts = hub.counts().module(&sub.name);
         Ok(Self {
+            counts,
             hub,
             sub,
             queue,
@@ -333,6 +337,9 @@ impl Worker {
             queue: self.queue,
             ..Default::default()
         };
+        // Counted once the batch is committed.
+        let mut failed: Vec<FailKind> = Vec::new();
+        let mut emitted = 0u64;
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         for d in batch {
@@ -345,6 +352,7 @@ impl Worker {
                     tracing::error!(module = %self.sub.name, seq = d.seq, error = %e, "unreadable stored event moved to the error queue");
                     completion.consumed.push(d.seq);
                     completion.failed.push(self.unreadable(&d, &e.to_string()));
+                    failed.push(FailKind::Unreadable);
                 }
             }
         }
@@ -372,9 +380,11 @@ impl Worker {
             let outcome = match outcome {
                 Outcome::Emit(outputs) => match self.outputs(event, outputs) {
                     Ok(outputs) => Ok(outputs),
-                    Err(reason) => Err(self.failure(event, &reason, 1)),
+                    Err(reason) => Err((FailKind::OutputRefused, self.failure(event, &reason, 1))),
                 },
-                Outcome::Reject(reason) => Err(self.failure(event, &reason, 1)),
+                Outcome::Reject(reason) => {
+                    Err((FailKind::Rejected, self.failure(event, &reason, 1)))
+                }
                 Outcome::Retry(reason) => match self.retry(d, event, &reason) {
                     Ok((backoff, attempts)) => {
                         completion.retried.push((d.seq, attempts));
@@ -382,12 +392,13 @@ impl Worker {
                         blocked[lane] = true;
                         continue;
                     }
-                    Err(record) => Err(*record),
+                    Err(record) => Err((FailKind::GaveUp, *record)),
                 },
             };
             completion.consumed.push(d.seq);
             match outcome {
                 Ok(outputs) => {
+                    emitted += outputs.len() as u64;
                     for out in outputs {
                         // A reply is not stored: it goes to its caller once the
                         // request's handling is committed.
@@ -403,7 +414,8 @@ impl Worker {
                         shown.push(out);
                     }
                 }
-                Err(record) => {
+                Err((kind, record)) => {
+                    failed.push(kind);
                     tracing::warn!(module = %self.sub.name, id = %event.id, topic = %event.topic, reason = %record.reason, "event moved to the error queue");
                     completion.failed.push(record.encode());
                     if let Some(address) = reply::replyto(event) {
@@ -432,7 +444,12 @@ impl Worker {
                 .iter()
                 .flat_map(|o| o.queues.clone())
                 .collect();
+            let consumed = completion.consumed.len() as u64;
             self.hub.store().complete(completion).await?;
+            self.counts.handled(consumed, emitted);
+            for kind in failed {
+                self.counts.failed(kind, 1);
+            }
             self.hub.wake(&woken);
             for out in shown {
                 self.hub.show(out);
@@ -496,15 +513,17 @@ impl Worker {
             calls.push((
                 lane,
                 tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
                     let result = handler.process(&batch);
-                    (handler, result)
+                    (handler, result, started.elapsed())
                 }),
             ));
         }
         let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
         let mut state = Vec::new();
         for (lane, call) in calls {
-            let (mut handler, result) = call.await?;
+            let (mut handler, result, took) = call.await?;
+            self.counts.call_took(took);
             state.extend(handler.take_state());
             self.handlers[lane] = Some(handler);
             let indices = &by_lane[lane];
@@ -527,6 +546,7 @@ impl Worker {
                     }
                 }
                 Err(e) => {
+                    self.counts.call_failed(&e);
                     tracing::warn!(module = %self.sub.name, error = %e, batch = indices.len(), "call failed");
                     if let [only] = indices.as_slice() {
                         let seq = deliveries[*only].seq;
@@ -616,6 +636,7 @@ impl Worker {
             return Err(Box::new(record));
         }
         let backoff = self.sub.retry.backoff(count);
+        self.counts.retried();
         tracing::info!(module = %self.sub.name, id = %event.id, attempt = count, ?backoff, %reason, "will retry");
         Ok((backoff, Attempts { count, ..before }))
     }

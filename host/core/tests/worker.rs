@@ -166,6 +166,17 @@ async fn a_failed_call_reruns_one_by_one_and_gives_up_only_on_the_culprit() {
         "{}",
         errors[0].reason
     );
+    let totals = rig.hub.counts().module_totals("proc");
+    assert_eq!(
+        (
+            totals.events_in,
+            totals.events_out,
+            totals.events_failed,
+            totals.retries
+        ),
+        (3, 2, 1, 2),
+        "status counts: all three in, two outputs, e2 failed after two retries"
+    );
     rig.stop().await;
 }
 
@@ -191,6 +202,16 @@ async fn a_reject_and_an_output_to_an_ungranted_topic_go_to_the_error_queue_at_o
             && errors[1].reason.contains("may not publish to"),
         "{}",
         errors[1].reason
+    );
+    let totals = rig.hub.counts().module_totals("proc");
+    assert_eq!(
+        (
+            totals.events_in,
+            totals.events_out,
+            totals.events_failed,
+            totals.retries
+        ),
+        (3, 1, 2, 0)
     );
     rig.stop().await;
 }

@@ -3,6 +3,14 @@
 //! The answer is typed ([`Status`]) so that the OpenAPI document describes it
 //! field by field; parts owned by other crates (the mesh's link, request-reply
 //! counts, token refusals) are embedded as they serialize themselves.
+//!
+//! Besides its state, each module carries its totals since the host started
+//! (`weft_core::counts::ModuleTotals`): `events_in` (taken off its queue, whatever
+//! became of them), `events_out` (outputs stored or replies handed over),
+//! `events_failed` (moved to its error queue) and `retries` (attempts that will be
+//! tried again). Each subscription carries `delivered` (handed out; a repeated
+//! pull counts again) and `acknowledged`. They are counted at the same points as
+//! the Prometheus counters of `/metrics`; a client takes rates from two readings.
 
 use axum::Json;
 use axum::extract::State;
@@ -42,6 +50,30 @@ pub struct ModuleRow {
     module: ModuleStatus,
     #[serde(flatten)]
     queue: Queue,
+    #[serde(flatten)]
+    totals: ModuleTotals,
+}
+
+/// A module's totals since the host started.
+#[derive(Serialize, ToSchema)]
+pub struct ModuleTotals {
+    /// Taken off its queue, whatever became of them.
+    events_in: u64,
+    /// Outputs stored, or replies handed over.
+    events_out: u64,
+    /// Moved to its error queue.
+    events_failed: u64,
+    /// Attempts that will be tried again.
+    retries: u64,
+}
+
+/// A subscription's totals since the host started.
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionTotals {
+    /// Handed out; a repeated pull counts again.
+    delivered: u64,
+    /// Acknowledged, and so removed from the queue.
+    acknowledged: u64,
 }
 
 /// A subscription of an outside consumer and its queue.
@@ -50,6 +82,8 @@ pub struct SubscriptionRow {
     name: String,
     #[serde(flatten)]
     queue: Queue,
+    #[serde(flatten)]
+    totals: SubscriptionTotals,
 }
 
 /// What waits in a queue.
@@ -67,6 +101,7 @@ pub struct Queue {
     ))]
 pub async fn status(State(app): State<AppState>) -> Json<Status> {
     let store = app.hub.store();
+    let counts = app.hub.counts();
     let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
     let queue = |name: &str| {
         let Some(q) = store.queue_id(name) else {
@@ -91,9 +126,16 @@ pub async fn status(State(app): State<AppState>) -> Json<Status> {
                 Ok(name) => queue(&weft_core::name::queue_of_module(&name)),
                 Err(_) => Queue::default(),
             };
+            let t = counts.module_totals(&m.name);
             ModuleRow {
                 module: m,
                 queue: q,
+                totals: ModuleTotals {
+                    events_in: t.events_in,
+                    events_out: t.events_out,
+                    events_failed: t.events_failed,
+                    retries: t.retries,
+                },
             }
         })
         .collect();
@@ -101,10 +143,17 @@ pub async fn status(State(app): State<AppState>) -> Json<Status> {
         .queue_names()
         .into_iter()
         .filter_map(|(n, _)| match QueueOwner::parse(&n) {
-            Ok(QueueOwner::Subscription(name)) => Some(SubscriptionRow {
-                name: name.to_string(),
-                queue: queue(&n),
-            }),
+            Ok(QueueOwner::Subscription(name)) => {
+                let t = counts.subscription_totals(name.as_str());
+                Some(SubscriptionRow {
+                    name: name.to_string(),
+                    queue: queue(&n),
+                    totals: SubscriptionTotals {
+                        delivered: t.delivered,
+                        acknowledged: t.acknowledged,
+                    },
+                })
+            }
             _ => None,
         })
         .collect();

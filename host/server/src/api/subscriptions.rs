@@ -135,7 +135,8 @@ pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Re
 /// A reader of subscription `name`, if `access` may read it: admins, and tokens
 /// whose tap grants cover the subscription's patterns (see `auth`).
 fn consumer_of(app: &AppState, access: &Access, name: &str) -> Result<Consumer, Box<Response>> {
-    let queue = Name::parse(name).ok().map(|n| queue_of_subscription(&n));
+    let parsed = Name::parse(name).ok();
+    let queue = parsed.as_ref().map(queue_of_subscription);
     let routes = app.hub.routes();
     let route = queue
         .as_ref()
@@ -144,8 +145,9 @@ fn consumer_of(app: &AppState, access: &Access, name: &str) -> Result<Consumer, 
         .check_read(name, route.map(|r| &r.patterns))
         .map_err(|f| Box::new(f.into_response()))?;
     let routed = route.is_some();
-    match queue.and_then(|q| app.hub.store().queue_id(&q)) {
-        Some(q) if routed => Ok(Consumer::new(app.hub.clone(), q)),
+    let consumer = parsed.and_then(|n| Consumer::of_subscription(app.hub.clone(), &n));
+    match consumer {
+        Some(c) if routed => Ok(c),
         _ => Err(Box::new(problem(
             Kind::NotFound,
             format!(
