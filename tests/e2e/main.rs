@@ -18,6 +18,7 @@ mod connectors;
 mod crash;
 mod crash_harness;
 mod delivery;
+mod dashboard;
 mod dev;
 mod edge;
 mod grants;

@@ -39,13 +39,11 @@ function spark(values) {
   return `<svg class="spark" width="${w}" height="${h}" role="img" aria-label="throughput"><polyline points="${pts}"/></svg>`;
 }
 
-// What a subscription has taken in so far, if the host counts it; else its
-// depth, whose rises are at least what arrived.
+// What has arrived in a subscription so far: what waits plus what was
+// acknowledged (the host's totals since start); without those totals, its depth,
+// whose rises are at least what arrived.
 function counted(sub) {
-  for (const k of ["events_in_total", "events_in", "received", "delivered_total", "delivered"]) {
-    if (typeof sub[k] === "number") return sub[k];
-  }
-  return null;
+  return typeof sub.acknowledged === "number" ? sub.queue_depth + sub.acknowledged : null;
 }
 
 function drawModules(status) {
