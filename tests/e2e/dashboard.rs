@@ -24,7 +24,9 @@ async fn a_failed_event_is_edited_and_replayed_from_the_dashboard() {
     host.module("orders", &guest("trap"), &manifest("in", "out", retry));
     host.config(&sink_config("out", "out"));
     host.start().await;
-    let (status, _) = host.publish("in", "o-1", &json!({ "order": "boom-1" })).await;
+    let (status, _) = host
+        .publish("in", "o-1", &json!({ "order": "boom-1" }))
+        .await;
     assert_eq!(status, 202);
     host.wait_errors("orders", 1, Duration::from_secs(30)).await;
 
