@@ -15,3 +15,6 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `dashboard` | the web dashboard at `/ui`: embedded assets, sign-in, sessions and their CSRF tokens |
+
+pub mod dashboard;

@@ -34,7 +34,11 @@ impl Op {
             Op::CreateQueue(_) => 1,
             Op::Append(events) => events.len().max(1),
             Op::Complete(c) => {
-                let errors = c.failed.len() + c.resolved.len() + c.updated.len() + c.state.len();
+                let errors = c.failed.len()
+                    + c.resolved.len()
+                    + c.updated.len()
+                    + c.state.len()
+                    + c.retried.len();
                 (c.consumed.len() + c.outputs.len() + errors).max(1)
             }
         }
@@ -466,6 +470,18 @@ fn apply(
             for record in &c.failed {
                 let seq = State::next(w, &mut state.error_next, &mut state.dirty, "e", c.queue)?;
                 w.put(Table::Errors, &keys::queued(c.queue, seq), record)?;
+            }
+            for (seq, attempts) in &c.retried {
+                let key = keys::queued(c.queue, *seq);
+                // Gone when the entry was acknowledged meanwhile (an outside
+                // consumer's ack): nothing left to count for.
+                if let Some(v) = w.get(Table::Queues, &key)? {
+                    w.put(
+                        Table::Queues,
+                        &key,
+                        &keys::entry_with_attempts(&v, *attempts),
+                    )?;
+                }
             }
             for (owner, key, value) in &c.state {
                 let key = keys::state(owner, key);
