@@ -15,6 +15,8 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `dashboard` | the web dashboard at `/ui`: embedded assets, sign-in, sessions and their CSRF tokens |
 //! | [`metrics`] | the Prometheus exporter behind `/metrics`; gauges set at scrape time through [`metrics::Gauges`] |
 
+pub mod dashboard;
 pub mod metrics;

@@ -147,6 +147,19 @@ pub struct Auth {
     missing: AtomicU64,
     /// Requests refused with a token no grant has.
     unknown: AtomicU64,
+    /// The dashboard's signed-in browsers: a session cookie stands for a token.
+    pub sessions: Arc<weft_ops::dashboard::Sessions>,
+}
+
+impl weft_ops::dashboard::Tokens for Auth {
+    fn is_open(&self) -> bool {
+        Auth::is_open(self)
+    }
+
+    fn accepts(&self, token: &str) -> bool {
+        self.authenticate(token)
+            .is_some_and(|g| g.expires.is_none_or(|at| at > chrono::Utc::now()))
+    }
 }
 
 impl Auth {
@@ -332,6 +345,20 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
         .unwrap_or_else(|| req.uri().path().to_owned());
     if !path.starts_with("/v1/") {
         return next.run(req).await;
+    }
+    // The dashboard's session cookie, when no bearer token is sent: it stands for
+    // the token signed in with, and a change must carry the session's CSRF token.
+    if !req.headers().contains_key(header::AUTHORIZATION)
+        && let Some(session) = auth.sessions.bearer(req.method(), req.headers())
+    {
+        match session {
+            Ok(token) => {
+                if let Ok(v) = header::HeaderValue::from_str(&format!("Bearer {token}")) {
+                    req.headers_mut().insert(header::AUTHORIZATION, v);
+                }
+            }
+            Err(why) => return Problem::new(Kind::Forbidden, why).into_response(),
+        }
     }
     match authorize(&auth, req.headers(), &path) {
         Ok(access) => {
