@@ -780,7 +780,7 @@ fn a_huge_member_or_header_name_is_quoted_cut_short() {
     assert!(
         message.starts_with(&format!(
             "`{}…` is not a valid extension name",
-            "x".repeat(64)
+            "X".repeat(64)
         )),
         "{message}"
     );
