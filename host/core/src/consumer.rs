@@ -43,6 +43,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use weft_store::{Completion, QueueId};
 
+use crate::counts::SubscriptionCounts;
 use crate::event::DecodeError;
 use crate::name::{Name, queue_of_subscription};
 use crate::{Event, Hub};
@@ -82,6 +83,9 @@ pub struct Consumer {
     queue: QueueId,
     cursor: Option<u64>,
     waker: Arc<Notify>,
+    /// An outside subscription's counters (none for other readers, such as a
+    /// mesh exporter's outbox).
+    counts: Option<Arc<SubscriptionCounts>>,
 }
 
 impl Consumer {
@@ -93,6 +97,7 @@ impl Consumer {
             queue,
             cursor: None,
             waker,
+            counts: None,
         }
     }
 
@@ -100,7 +105,10 @@ impl Consumer {
     /// subscription still collects is the hub's routes' business, not the queue's.)
     pub fn of_subscription(hub: Hub, name: &Name) -> Option<Self> {
         let queue = hub.store().queue_id(&queue_of_subscription(name))?;
-        Some(Self::new(hub, queue))
+        let counts = hub.counts().subscription(name.as_str());
+        let mut consumer = Self::new(hub, queue);
+        consumer.counts = Some(counts);
+        Some(consumer)
     }
 
     pub fn queue(&self) -> QueueId {
@@ -116,13 +124,15 @@ impl Consumer {
     /// Up to `max` events from the head, oldest first; nothing is acknowledged and
     /// the cursor does not move.
     pub fn pull(&self, max: usize) -> Result<Vec<Delivery>, weft_store::Error> {
-        Ok(self
-            .hub
-            .store()
-            .peek(self.queue, max)?
-            .into_iter()
-            .map(Delivery::decode)
-            .collect())
+        let batch = self.hub.store().peek(self.queue, max)?;
+        self.count_delivered(batch.len());
+        Ok(batch.into_iter().map(Delivery::decode).collect())
+    }
+
+    fn count_delivered(&self, n: usize) {
+        if let Some(c) = &self.counts {
+            c.delivered(n as u64);
+        }
     }
 
     /// Removes the queue's entries up to and including `seq`; returns how many.
@@ -145,6 +155,9 @@ impl Consumer {
                 })
                 .await?;
             removed += n;
+            if let Some(c) = &self.counts {
+                c.acknowledged(n as u64);
+            }
             if n < ACK_CHUNK {
                 return Ok(removed);
             }
@@ -168,6 +181,7 @@ impl Consumer {
         if let Some(last) = batch.last() {
             self.cursor = Some(last.seq);
         }
+        self.count_delivered(batch.len());
         Ok(batch.into_iter().map(Delivery::decode).collect())
     }
 

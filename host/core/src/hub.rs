@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, broadcast};
 use weft_store::{NewEvent, QueueId, Store};
 
+use crate::counts::Counts;
 use crate::quota::{DiskQuota, Full, Quota};
 use crate::reply::{self, Replies};
 use crate::room;
@@ -38,6 +39,7 @@ struct Inner {
     tap: broadcast::Sender<Arc<Event>>,
     disk: DiskQuota,
     replies: Replies,
+    counts: Counts,
 }
 
 /// Why a publish was not accepted.
@@ -70,12 +72,18 @@ impl Hub {
                 tap,
                 disk,
                 replies: Replies::new(replies),
+                counts: Counts::default(),
             }),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// What flowed through modules and subscriptions since the host started.
+    pub fn counts(&self) -> &Counts {
+        &self.inner.counts
     }
 
     /// The callers waiting for replies, and where replies go.

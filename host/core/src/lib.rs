@@ -60,10 +60,12 @@
 //! - [`failure`]: the error record kept for an event that failed for good.
 //! - [`repair`]: finding, replaying and purging error records.
 //! - [`consumer`]: reading a queue from outside: pull, stream, acknowledge.
+//! - [`counts`]: totals per module and subscription, for status and metrics.
 //! - [`reply`]: request-reply: reply addresses and the callers waiting on them.
 
 pub mod cloudevents;
 pub mod consumer;
+pub mod counts;
 pub mod event;
 pub mod excerpt;
 pub mod failure;

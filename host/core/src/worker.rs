@@ -4,7 +4,9 @@
 //! Per event: outputs are committed with the input's removal; a `retry` stops the
 //! batch there (what came before is committed, the rest is delivered again after a
 //! backoff, so order holds); a `reject`, an output to an ungranted topic, or running
-//! out of attempts moves the event to the module's error queue. A failed call (a
+//! out of attempts moves the event to the module's error queue. The attempts are
+//! counted in the queue entry, committed with the batch that counted them, so a
+//! restart resumes the count. A failed call (a
 //! trap, a timeout) says nothing about which event caused it, so the batch is run
 //! again one event at a time and only the culprit is retried and, in the end,
 //! rejected.
@@ -19,13 +21,13 @@
 //! versions is a poison event, not a bad version: it takes the usual retry path and
 //! counts no strike, however often it is retried.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use weft_store::{Completion, Delivery, NewEvent, QueueId};
+use weft_store::{Attempts, Completion, Delivery, NewEvent, QueueId};
 
 use crate::cloudevents;
+use crate::counts::{FailKind, ModuleCounts};
 use crate::failure::FailureRecord;
 use crate::handler::{CallError, Handler, Outcome};
 use crate::hub::Hub;
@@ -109,24 +111,19 @@ pub struct Subscription {
     pub key: String,
 }
 
-struct Attempts {
-    count: u32,
-    first: String,
-}
-
 pub struct Worker {
     hub: Hub,
     sub: Subscription,
     queue: QueueId,
     /// One handler per parallel lane; a lane is taken out while it runs.
     handlers: Vec<Option<Box<dyn Handler>>>,
-    attempts: HashMap<u64, Attempts>,
     /// After a failed call, events up to this sequence number go one at a time.
     single_until: Option<u64>,
     control: tokio::sync::mpsc::UnboundedReceiver<Control>,
     control_tx: tokio::sync::mpsc::UnboundedSender<Control>,
     reports: Option<tokio::sync::mpsc::UnboundedSender<Report>>,
     probation: Option<Probation>,
+    counts: std::sync::Arc<ModuleCounts>,
 }
 
 impl Worker {
@@ -142,12 +139,13 @@ impl Worker {
             .subscribe(&queue, sub.subscribe.clone(), sub.quota)
             .await?;
         let (control_tx, control) = tokio::sync::mpsc::unbounded_channel();
+        let counts = hub.counts().module(&sub.name);
         Ok(Self {
+            counts,
             hub,
             sub,
             queue,
             handlers: handlers.into_iter().map(Some).collect(),
-            attempts: HashMap::new(),
             single_until: None,
             control,
             control_tx,
@@ -339,6 +337,9 @@ impl Worker {
             queue: self.queue,
             ..Default::default()
         };
+        // Counted once the batch is committed.
+        let mut failed: Vec<FailKind> = Vec::new();
+        let mut emitted = 0u64;
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         for d in batch {
@@ -351,6 +352,7 @@ impl Worker {
                     tracing::error!(module = %self.sub.name, seq = d.seq, error = %e, "unreadable stored event moved to the error queue");
                     completion.consumed.push(d.seq);
                     completion.failed.push(self.unreadable(&d, &e.to_string()));
+                    failed.push(FailKind::Unreadable);
                 }
             }
         }
@@ -378,22 +380,25 @@ impl Worker {
             let outcome = match outcome {
                 Outcome::Emit(outputs) => match self.outputs(event, outputs) {
                     Ok(outputs) => Ok(outputs),
-                    Err(reason) => Err(self.failure(event, &reason, 1)),
+                    Err(reason) => Err((FailKind::OutputRefused, self.failure(event, &reason, 1))),
                 },
-                Outcome::Reject(reason) => Err(self.failure(event, &reason, 1)),
-                Outcome::Retry(reason) => match self.retry(d.seq, event, &reason) {
-                    Ok(backoff) => {
+                Outcome::Reject(reason) => {
+                    Err((FailKind::Rejected, self.failure(event, &reason, 1)))
+                }
+                Outcome::Retry(reason) => match self.retry(d, event, &reason) {
+                    Ok((backoff, attempts)) => {
+                        completion.retried.push((d.seq, attempts));
                         wait = Some(wait.map_or(backoff, |w| w.min(backoff)));
                         blocked[lane] = true;
                         continue;
                     }
-                    Err(record) => Err(*record),
+                    Err(record) => Err((FailKind::GaveUp, *record)),
                 },
             };
             completion.consumed.push(d.seq);
             match outcome {
                 Ok(outputs) => {
-                    self.attempts.remove(&d.seq);
+                    emitted += outputs.len() as u64;
                     for out in outputs {
                         // A reply is not stored: it goes to its caller once the
                         // request's handling is committed.
@@ -409,8 +414,8 @@ impl Worker {
                         shown.push(out);
                     }
                 }
-                Err(record) => {
-                    self.attempts.remove(&d.seq);
+                Err((kind, record)) => {
+                    failed.push(kind);
                     tracing::warn!(module = %self.sub.name, id = %event.id, topic = %event.topic, reason = %record.reason, "event moved to the error queue");
                     completion.failed.push(record.encode());
                     if let Some(address) = reply::replyto(event) {
@@ -430,13 +435,21 @@ impl Worker {
             tracing::warn!(module = %self.sub.name, limit = self.sub.max_errors, "error queue full: pausing until records are replayed or purged");
             return Ok(Some(FULL_BACKOFF * 10));
         }
-        if !completion.consumed.is_empty() || !completion.state.is_empty() {
+        if !completion.consumed.is_empty()
+            || !completion.state.is_empty()
+            || !completion.retried.is_empty()
+        {
             let woken: Vec<QueueId> = completion
                 .outputs
                 .iter()
                 .flat_map(|o| o.queues.clone())
                 .collect();
+            let consumed = completion.consumed.len() as u64;
             self.hub.store().complete(completion).await?;
+            self.counts.handled(consumed, emitted);
+            for kind in failed {
+                self.counts.failed(kind, 1);
+            }
             self.hub.wake(&woken);
             for out in shown {
                 self.hub.show(out);
@@ -500,15 +513,17 @@ impl Worker {
             calls.push((
                 lane,
                 tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
                     let result = handler.process(&batch);
-                    (handler, result)
+                    (handler, result, started.elapsed())
                 }),
             ));
         }
         let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
         let mut state = Vec::new();
         for (lane, call) in calls {
-            let (mut handler, result) = call.await?;
+            let (mut handler, result, took) = call.await?;
+            self.counts.call_took(took);
             state.extend(handler.take_state());
             self.handlers[lane] = Some(handler);
             let indices = &by_lane[lane];
@@ -531,6 +546,7 @@ impl Worker {
                     }
                 }
                 Err(e) => {
+                    self.counts.call_failed(&e);
                     tracing::warn!(module = %self.sub.name, error = %e, batch = indices.len(), "call failed");
                     if let [only] = indices.as_slice() {
                         let seq = deliveries[*only].seq;
@@ -592,30 +608,37 @@ impl Worker {
         stamp_outputs(&self.sub.name, &self.sub.publish, input, outputs)
     }
 
-    /// Counts a failed attempt: the backoff before the next one, or, when the
-    /// attempts are used up, the record for the error queue.
+    /// Counts a failed attempt: the backoff before the next one and the count to
+    /// commit into the queue entry, or, when the attempts are used up, the record
+    /// for the error queue. The count starts from what the entry recorded, so a
+    /// restart (or a swap) does not grant the event its attempts afresh; an
+    /// attempt whose batch is not committed (downstream full) is not counted.
     fn retry(
-        &mut self,
-        seq: u64,
+        &self,
+        d: &Delivery,
         event: &Event,
         reason: &str,
-    ) -> Result<Duration, Box<FailureRecord>> {
-        let now = chrono::Utc::now().to_rfc3339();
-        let a = self.attempts.entry(seq).or_insert(Attempts {
+    ) -> Result<(Duration, Attempts), Box<FailureRecord>> {
+        let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        let before = d.attempts.unwrap_or(Attempts {
             count: 0,
-            first: now,
+            first_failure_ms: now,
         });
-        a.count += 1;
-        let (count, first) = (a.count, a.first.clone());
+        let count = before.count.saturating_add(1);
         if count >= self.sub.retry.attempts {
             let mut record = self.failure(event, reason, count);
             record.reason = format!("gave up after {count} attempts: {reason}");
-            record.first_failure = first;
+            if let Some(first) =
+                chrono::DateTime::from_timestamp_millis(before.first_failure_ms as i64)
+            {
+                record.first_failure = first.to_rfc3339();
+            }
             return Err(Box::new(record));
         }
         let backoff = self.sub.retry.backoff(count);
+        self.counts.retried();
         tracing::info!(module = %self.sub.name, id = %event.id, attempt = count, ?backoff, %reason, "will retry");
-        Ok(backoff)
+        Ok((backoff, Attempts { count, ..before }))
     }
 
     fn failure(&self, event: &Event, reason: &str, attempts: u32) -> FailureRecord {

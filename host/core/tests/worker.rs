@@ -94,6 +94,49 @@ async fn a_retry_keeps_order_and_redelivers_the_rest() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_attempts_survive_a_restart_of_the_worker() {
+    let mut sub = subscription();
+    // Long enough that the test restarts the worker between attempts.
+    sub.retry.initial = Duration::from_secs(60);
+    sub.retry.max = Duration::from_secs(60);
+    let mut rig = Rig::start(sub, "v1", 1).await;
+    rig.script.plan("v1", "e1", [Retry]);
+    rig.script.plan("v2", "e1", [Retry]);
+    rig.script.plan("v3", "e1", [Retry]);
+    rig.publish(inputs(&["e1"])).await;
+    eventually("the first attempt", || rig.script.calls().len() == 1).await;
+
+    rig.restart("v2").await;
+    eventually("the second attempt", || rig.script.calls().len() == 2).await;
+    assert!(rig.errors().is_empty(), "two attempts of three are not all");
+    rig.restart("v3").await;
+    eventually("the error record", || rig.errors().len() == 1).await;
+
+    let errors = rig.errors();
+    assert_eq!(errors[0].attempts, 3, "the count went on across restarts");
+    assert!(
+        errors[0].reason.starts_with("gave up after 3 attempts"),
+        "{}",
+        errors[0].reason
+    );
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    assert!(
+        at(&errors[0].first_failure) < at(&errors[0].last_failure),
+        "the first failure is the first run's: {} vs {}",
+        errors[0].first_failure,
+        errors[0].last_failure
+    );
+    let versions: Vec<String> = rig.script.calls().into_iter().map(|c| c.version).collect();
+    assert_eq!(
+        versions,
+        ["v1", "v2", "v3"],
+        "one attempt per run, none granted afresh"
+    );
+    assert!(rig.queued().is_empty());
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_call_reruns_one_by_one_and_gives_up_only_on_the_culprit() {
     let rig = Rig::start(subscription(), "v1", 1).await;
     rig.script.plan("v1", "e2", [Trap]);
@@ -123,6 +166,17 @@ async fn a_failed_call_reruns_one_by_one_and_gives_up_only_on_the_culprit() {
         "{}",
         errors[0].reason
     );
+    let totals = rig.hub.counts().module_totals("proc");
+    assert_eq!(
+        (
+            totals.events_in,
+            totals.events_out,
+            totals.events_failed,
+            totals.retries
+        ),
+        (3, 2, 1, 2),
+        "status counts: all three in, two outputs, e2 failed after two retries"
+    );
     rig.stop().await;
 }
 
@@ -148,6 +202,16 @@ async fn a_reject_and_an_output_to_an_ungranted_topic_go_to_the_error_queue_at_o
             && errors[1].reason.contains("may not publish to"),
         "{}",
         errors[1].reason
+    );
+    let totals = rig.hub.counts().module_totals("proc");
+    assert_eq!(
+        (
+            totals.events_in,
+            totals.events_out,
+            totals.events_failed,
+            totals.retries
+        ),
+        (3, 1, 2, 0)
     );
     rig.stop().await;
 }

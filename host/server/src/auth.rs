@@ -56,6 +56,8 @@ pub struct Grant {
     pub publish: Patterns,
     pub tap: Patterns,
     pub admin: bool,
+    /// May scrape `/metrics` (`metrics = true`); admin may too.
+    pub metrics: bool,
     /// After it the token is refused (`401`).
     pub expires: Option<chrono::DateTime<chrono::Utc>>,
     /// Requests of this token refused (`401` expired, `403`), since start.
@@ -94,6 +96,7 @@ impl Grant {
             publish,
             tap,
             admin,
+            metrics: false,
             expires,
             refused: Arc::default(),
         }
@@ -144,6 +147,19 @@ pub struct Auth {
     missing: AtomicU64,
     /// Requests refused with a token no grant has.
     unknown: AtomicU64,
+    /// The dashboard's signed-in browsers: a session cookie stands for a token.
+    pub sessions: Arc<weft_ops::dashboard::Sessions>,
+}
+
+impl weft_ops::dashboard::Tokens for Auth {
+    fn is_open(&self) -> bool {
+        Auth::is_open(self)
+    }
+
+    fn accepts(&self, token: &str) -> bool {
+        self.authenticate(token)
+            .is_some_and(|g| g.expires.is_none_or(|at| at > chrono::Utc::now()))
+    }
 }
 
 impl Auth {
@@ -330,6 +346,20 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) 
     if !path.starts_with("/v1/") {
         return next.run(req).await;
     }
+    // The dashboard's session cookie, when no bearer token is sent: it stands for
+    // the token signed in with, and a change must carry the session's CSRF token.
+    if !req.headers().contains_key(header::AUTHORIZATION)
+        && let Some(session) = auth.sessions.bearer(req.method(), req.headers())
+    {
+        match session {
+            Ok(token) => {
+                if let Ok(v) = header::HeaderValue::from_str(&format!("Bearer {token}")) {
+                    req.headers_mut().insert(header::AUTHORIZATION, v);
+                }
+            }
+            Err(why) => return Problem::new(Kind::Forbidden, why).into_response(),
+        }
+    }
     match authorize(&auth, req.headers(), &path) {
         Ok(access) => {
             req.extensions_mut().insert(access);
@@ -399,6 +429,26 @@ pub fn authenticate(auth: &Auth, headers: &HeaderMap, path: &str) -> Result<Acce
             },
         }
     })
+}
+
+/// May the caller scrape `/metrics`? Open without tokens (loopback only, like
+/// the API); with tokens, one granted `metrics` or admin (Prometheus sends it as
+/// a bearer token).
+pub fn authorize_metrics(auth: &Auth, headers: &HeaderMap) -> Result<(), Problem> {
+    match authenticate(auth, headers, "/metrics")? {
+        Access::Token(g) if !g.admin && !g.metrics => {
+            let refused = g.count_refusal();
+            tracing::warn!(token = %g.name, refused, "metrics scrape refused: not granted");
+            Err(Problem::new(
+                Kind::Forbidden,
+                format!(
+                    "token `{}` may not scrape /metrics: give it `metrics = true` (or admin) under [tokens.{}]",
+                    g.name, g.name
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Routes a token may use with `publish` or `tap` grants; every other `/v1/*` route,

@@ -53,6 +53,8 @@ pub async fn run(
     if !config.store.durable {
         tracing::warn!(interval = ?config.store.sync_interval, "durability is `interval`: a crash may lose events acknowledged within the last interval");
     }
+    // Before anything records: the facade's handles taken earlier would be no-ops.
+    let metrics = config.metrics.then(weft_ops::metrics::install).flatten();
     let store = Store::open(config.store.clone())
         .with_context(|| format!("cannot open the store in {}", paths.data.display()))?;
     let hub = Hub::with_limits(store.clone(), config.disk, config.requests.replies);
@@ -127,6 +129,7 @@ pub async fn run(
         subscriptions: Arc::new(registry),
         requests: config.requests,
         mesh,
+        metrics,
     };
     let app = api::app(
         state,

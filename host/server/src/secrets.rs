@@ -124,8 +124,7 @@ fn resolve_one(
             }
         }),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the file {}: {e}", path.display()))?;
+            let text = read_secret_file(path)?;
             let text = text
                 .strip_suffix("\r\n")
                 .or_else(|| text.strip_suffix('\n'))
@@ -134,6 +133,38 @@ fn resolve_one(
         }
         _ => Err("give either `env = \"VARIABLE\"` or `file = \"/path\"`".into()),
     }
+}
+
+/// The most bytes a secret file may hold: a token, a key or a NATS credentials
+/// file is a few KiB.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// A secret file's text, if it is a regular file (symlinks followed: mounted
+/// secrets are symlinks) of at most [`MAX_SECRET_FILE`] bytes. A device or FIFO
+/// (`/dev/zero`, `/dev/stdin`) would be read forever or block the start, and a
+/// large file would be held in memory for nothing.
+fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "the file {shown} is not a regular file (a device, FIFO or folder): give a file that holds the secret"
+        ));
+    }
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read the file {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    // Bounded even if the file grows between the check and the read.
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(format!(
+            "the file {shown} is larger than {MAX_SECRET_FILE} bytes: a secret file holds one secret"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("the file {shown} is not UTF-8 text"))
 }
 
 #[cfg(test)]
@@ -195,6 +226,28 @@ mod tests {
             "secrets.B: cannot read the file /nonexistent/weft/token",
             "secrets.C: give either",
             "secrets.D: environment variable `WEFT_EMPTY` is empty",
+        ] {
+            assert!(err.contains(needle), "{needle} missing in: {err}");
+        }
+    }
+
+    #[test]
+    fn a_device_or_a_huge_file_is_refused_not_read_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; MAX_SECRET_FILE as usize + 1]).unwrap();
+        let text = format!(
+            "Z = {{ file = \"/dev/zero\" }}\nF = {{ file = {:?} }}\nB = {{ file = {:?} }}\n",
+            dir.path().display().to_string(),
+            big.display().to_string()
+        );
+        let err = resolve(&sources(&text), env_of(&[]))
+            .unwrap_err()
+            .join("\n");
+        for needle in [
+            "secrets.Z: the file /dev/zero is not a regular file",
+            "secrets.F: the file",
+            "is larger than 65536 bytes",
         ] {
             assert!(err.contains(needle), "{needle} missing in: {err}");
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use weft_core::{Patterns, Quota};
 
 /// A subscription created over the API, as kept on disk.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
     pub subscribe: Vec<String>,

@@ -41,6 +41,13 @@ async fn a_subscription_of_the_config_collects_and_hands_out_in_order() {
     assert_eq!(r.json::<Value>().await.unwrap()["acknowledged"], 1);
     let (_, body) = host.get("/v1/subscriptions/audit/events").await;
     assert_eq!(body["events"][0]["event"]["id"], "e2");
+    let (_, status) = host.get("/v1/status").await;
+    let audit = &status["subscriptions"][0];
+    assert_eq!(
+        (&audit["delivered"], &audit["acknowledged"]),
+        (&json!(3), &json!(1)),
+        "two handed out, one acknowledged, one handed out again: {audit}"
+    );
     host.stop().await.unwrap();
 }
 

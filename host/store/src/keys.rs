@@ -41,6 +41,26 @@ pub fn entry(event: u64, size: usize, at_ms: u64) -> [u8; 20] {
     v
 }
 
+/// A queue entry whose event failed and will be tried again: the plain entry,
+/// then `[attempts u32][first failure, ms u64]`. Kept in the entry itself so the
+/// count is written in the commit that counted it and dies with the entry; a
+/// reader of the plain 20 bytes (an older build) still reads it.
+pub fn entry_with_attempts(plain: &[u8], attempts: crate::Attempts) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32);
+    v.extend_from_slice(plain.get(..20).unwrap_or(plain));
+    v.extend_from_slice(&attempts.count.to_be_bytes());
+    v.extend_from_slice(&attempts.first_failure_ms.to_be_bytes());
+    v
+}
+
+/// The attempts recorded in a queue entry, if any.
+pub fn read_attempts(v: &[u8]) -> Option<crate::Attempts> {
+    Some(crate::Attempts {
+        count: read_u32(v.get(20..)?)?,
+        first_failure_ms: read_u64(v.get(24..)?)?,
+    })
+}
+
 /// `(event seq, payload bytes, enqueued at ms)` of a queue entry.
 pub fn read_entry(v: &[u8]) -> Option<(u64, u64, u64)> {
     Some((

@@ -61,7 +61,7 @@
 //! | `events` | event seq (u64 BE) | the event, encoded by the caller |
 //! | `refs` | event seq (u64 BE) | queues still holding it (u32 BE), only while more than one does |
 //! | `queue_names` | queue name (UTF-8) | queue id (u32 BE) |
-//! | `queues` | queue id (u32 BE) + seq (u64 BE) | event seq (u64 BE) + payload bytes (u32 BE) + queued at (ms, u64 BE) |
+//! | `queues` | queue id (u32 BE) + seq (u64 BE) | event seq (u64 BE) + payload bytes (u32 BE) + queued at (ms, u64 BE), then for an event that failed and waits to be tried again its attempts (u32 BE) + first failure (ms, u64 BE) |
 //! | `seen` | time accepted (ms, u64 BE) + 128-bit hash of the dedup key | empty |
 //! | `errors` | queue id (u32 BE) + error seq (u64 BE) | error record, encoded by the caller |
 //! | `state` | owner name (UTF-8) + `0x00` + key | a module's own value (its `state` import) |
@@ -102,6 +102,6 @@ pub use error::Error;
 pub use keys::QueueId;
 pub use migrate::PayloadUpgrade;
 pub use redb_engine::Redb;
-pub use request::{Completion, Delivery, NewEvent, StateChange};
+pub use request::{Attempts, Completion, Delivery, NewEvent, StateChange};
 pub use sled_engine::Sled;
 pub use store::{FORMAT_VERSION, Store};

@@ -29,6 +29,18 @@ pub struct Completion {
     /// A module's own key-value state, set (`Some`) or removed (`None`) with the
     /// rest of the batch: a connector's cursor moves exactly when its events land.
     pub state: Vec<StateChange>,
+    /// Failed attempts counted in this batch, by queue sequence, for entries that
+    /// stay queued to be tried again; written into the entry, so a restart
+    /// resumes the count instead of granting the event its attempts afresh.
+    pub retried: Vec<(u64, Attempts)>,
+}
+
+/// How often a queued event failed and will be tried again, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    pub count: u32,
+    /// When the first of them failed (ms since the Unix epoch).
+    pub first_failure_ms: u64,
 }
 
 /// One change to a module's `state`: (owner, key, new value or removal).
@@ -39,4 +51,6 @@ pub type StateChange = (String, String, Option<Vec<u8>>);
 pub struct Delivery {
     pub seq: u64,
     pub payload: Vec<u8>,
+    /// The failed attempts recorded for it, if it failed before.
+    pub attempts: Option<Attempts>,
 }

@@ -182,7 +182,11 @@ impl Store {
                     table: "events",
                     reason: format!("queue entry {seq} points at missing event {event}"),
                 })?;
-            out.push(Delivery { seq, payload });
+            out.push(Delivery {
+                seq,
+                payload,
+                attempts: keys::read_attempts(&v),
+            });
         }
         Ok(out)
     }

@@ -34,7 +34,11 @@ impl Op {
             Op::CreateQueue(_) => 1,
             Op::Append(events) => events.len().max(1),
             Op::Complete(c) => {
-                let errors = c.failed.len() + c.resolved.len() + c.updated.len() + c.state.len();
+                let errors = c.failed.len()
+                    + c.resolved.len()
+                    + c.updated.len()
+                    + c.state.len()
+                    + c.retried.len();
                 (c.consumed.len() + c.outputs.len() + errors).max(1)
             }
         }
@@ -291,6 +295,7 @@ impl Worker {
         if !self.unsynced {
             return;
         }
+        metrics::counter!("weft_store_fsyncs_total").increment(1);
         if let Err(e) = self.engine.write(true, &mut |_| Ok(())) {
             tracing::error!(error = %e, "store sync failed; refusing all further writes");
             *lock_recovered(&self.failed) = Some(e.to_string());
@@ -344,6 +349,7 @@ impl Worker {
         let now = now_ms();
         let window = self.state.dedup_window.as_millis() as u64;
         let state = &mut self.state;
+        let started = Instant::now();
         let result = self.engine.write(self.durable, &mut |w| {
             replies.clear();
             deltas.clear();
@@ -364,6 +370,14 @@ impl Worker {
                 self.state.index.committed();
                 if !self.durable {
                     self.unsynced = true;
+                }
+                // Through the `metrics` facade: nothing unless the host installed
+                // an exporter. Operations per commit is what group commit gathers.
+                metrics::histogram!("weft_store_commit_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("weft_store_operations_per_commit").record(batch.len() as f64);
+                if self.durable {
+                    metrics::counter!("weft_store_fsyncs_total").increment(1);
                 }
                 for (queue, (events, bytes)) in deltas {
                     let c = depth_counter(&self.depths, queue);
@@ -466,6 +480,18 @@ fn apply(
             for record in &c.failed {
                 let seq = State::next(w, &mut state.error_next, &mut state.dirty, "e", c.queue)?;
                 w.put(Table::Errors, &keys::queued(c.queue, seq), record)?;
+            }
+            for (seq, attempts) in &c.retried {
+                let key = keys::queued(c.queue, *seq);
+                // Gone when the entry was acknowledged meanwhile (an outside
+                // consumer's ack): nothing left to count for.
+                if let Some(v) = w.get(Table::Queues, &key)? {
+                    w.put(
+                        Table::Queues,
+                        &key,
+                        &keys::entry_with_attempts(&v, *attempts),
+                    )?;
+                }
             }
             for (owner, key, value) in &c.state {
                 let key = keys::state(owner, key);

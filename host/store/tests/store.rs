@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use weft_store::{
-    Completion, Engine, EngineKind, Error, NewEvent, ReadTxn, Redb, Sled, Store, StoreConfig,
-    WriteTxn,
+    Attempts, Completion, Engine, EngineKind, Error, NewEvent, ReadTxn, Redb, Sled, Store,
+    StoreConfig, WriteTxn,
 };
 
 /// Runs each named `async fn(EngineKind)` once per engine, as `redb::NAME` and
@@ -39,6 +39,7 @@ for_each_engine!(
     a_write_sees_its_own_changes_in_gets_ranges_and_last,
     module_state_commits_with_events_and_survives_a_reopen,
     the_head_up_to_a_sequence_stops_at_it,
+    retry_attempts_live_in_the_queue_entry_and_survive_a_reopen,
 );
 
 fn config(dir: &tempfile::TempDir, engine: EngineKind) -> StoreConfig {
@@ -119,6 +120,7 @@ async fn completing_moves_inputs_to_outputs_atomically_and_frees_unreferenced_ev
             resolved: vec![],
             updated: vec![],
             state: vec![],
+            retried: vec![],
         })
         .await
         .unwrap();
@@ -430,4 +432,61 @@ async fn the_head_up_to_a_sequence_stops_at_it(kind: EngineKind) {
         [0],
         "another queue is untouched"
     );
+}
+
+async fn retry_attempts_live_in_the_queue_entry_and_survive_a_reopen(engine: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let counted = Attempts {
+        count: 2,
+        first_failure_ms: 1_700_000_000_000,
+    };
+    {
+        let store = Store::open(config(&dir, engine)).unwrap();
+        let q = store.queue("q").await.unwrap();
+        store
+            .append(vec![event("1", &[q]), event("2", &[q])])
+            .await
+            .unwrap();
+        let head = store.peek(q, 2).unwrap();
+        assert_eq!(head[0].attempts, None, "a new entry has failed no attempt");
+        store
+            .complete(Completion {
+                queue: q,
+                retried: vec![(head[0].seq, counted)],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    }
+    let store = Store::open(config(&dir, engine)).unwrap();
+    let q = store.queue("q").await.unwrap();
+    let head = store.peek(q, 2).unwrap();
+    assert_eq!(payloads(&store, q), ["1", "2"], "counting moved nothing");
+    assert_eq!(head[0].attempts, Some(counted));
+    assert_eq!(head[1].attempts, None, "only the entry that failed counts");
+    assert_eq!(store.depth(q), 2);
+    assert_eq!(
+        store.queued_bytes(q),
+        2,
+        "the entry's size is read as before"
+    );
+    // Counting for an entry consumed meanwhile (an outside consumer's ack) is a no-op.
+    store
+        .complete(Completion {
+            queue: q,
+            consumed: vec![head[0].seq],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    store
+        .complete(Completion {
+            queue: q,
+            retried: vec![(head[0].seq, counted)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(payloads(&store, q), ["2"]);
 }

@@ -9,7 +9,8 @@ use super::media::{BATCH, STRUCTURED};
 use crate::topic::TopicError;
 use crate::value::BadChar;
 
-/// Longest attribute value quoted back in an error message.
+/// Longest attribute value or member/header name quoted back in an error message: a
+/// mangled 5,000-character member name must not become a 5,000-character refusal.
 const SHOWN_CHARS: usize = 64;
 
 /// Where a value came from, so that an error can point at it.
@@ -45,12 +46,12 @@ impl Attr {
 impl fmt::Display for Attr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Header(name) => write!(f, "header `{name}`"),
-            Self::Member { name, index: None } => write!(f, "`{name}`"),
+            Self::Header(name) => write!(f, "header `{}`", shown(name)),
+            Self::Member { name, index: None } => write!(f, "`{}`", shown(name)),
             Self::Member {
                 name,
                 index: Some(i),
-            } => write!(f, "`{name}` of batch element {i}"),
+            } => write!(f, "`{}` of batch element {i}", shown(name)),
         }
     }
 }
@@ -87,10 +88,14 @@ pub enum DecodeError {
         "the batch has {count} events, more than the limit of {max}; split it into batches of at most {max}"
     )]
     BatchTooLarge { count: usize, max: usize },
-    #[error("{event} has the member `{name}` more than once; send each member once")]
+    #[error(
+        "{event} has the member `{}` more than once; send each member once",
+        shown(name)
+    )]
     DuplicateMember { event: Which, name: String },
     #[error(
-        "Content-Type charset {charset:?} is not supported; CloudEvents JSON must be UTF-8 (charset=utf-8, or no charset)"
+        "Content-Type charset {:?} is not supported; CloudEvents JSON must be UTF-8 (charset=utf-8, or no charset)",
+        shown(charset)
     )]
     Charset { charset: String },
     #[error(
@@ -120,14 +125,19 @@ pub enum DecodeError {
     )]
     DataSchema { attr: Attr, got: String },
     #[error(
-        "header `{header}` is not visible ASCII; percent-encode other characters as UTF-8 (é as %C3%A9)"
+        "header `{}` is not visible ASCII; percent-encode other characters as UTF-8 (é as %C3%A9)",
+        shown(header)
     )]
     HeaderNotText { header: String },
     #[error(
-        "header `{header}` has invalid percent-encoding: {reason}; write `%` as %25 and other bytes as %XX of their UTF-8 encoding"
+        "header `{}` has invalid percent-encoding: {reason}; write `%` as %25 and other bytes as %XX of their UTF-8 encoding",
+        shown(header)
     )]
     PercentEncoding { header: String, reason: String },
-    #[error("header `{header}` appears more than once; send each ce- header once")]
+    #[error(
+        "header `{}` appears more than once; send each ce- header once",
+        shown(header)
+    )]
     DuplicateHeader { header: String },
     #[error(
         "{attr} is not a valid extension name: extension names use only lowercase letters a-z and digits 0-9"

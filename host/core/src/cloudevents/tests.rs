@@ -769,3 +769,23 @@ fn json_data_deeper_than_parsers_go_leaves_as_base64_of_the_same_bytes() {
     };
     assert!(to_json_text(&event, Form::Json).contains(&format!("\"data\":{shallow}")));
 }
+
+/// Found by the fuzz target: a mangled member name of thousands of characters was quoted
+/// whole, making a refusal line of 4,785 characters.
+#[test]
+fn a_huge_member_or_header_name_is_quoted_cut_short() {
+    let name = "X".repeat(5_000);
+    let message = error(structured(&with(minimal(), &name, json!("v"))));
+    assert!(message.len() < 300, "{message}");
+    assert!(
+        message.starts_with(&format!(
+            "`{}…` is not a valid extension name",
+            "X".repeat(64)
+        )),
+        "{message}"
+    );
+    let header = format!("ce-{}", "_".repeat(5_000));
+    let h = binary(&[(header.as_str(), "v")]);
+    let message = error(decode(&h, b"", &topic(), &LIMITS));
+    assert!(message.len() < 300, "{message}");
+}

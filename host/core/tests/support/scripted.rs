@@ -362,6 +362,26 @@ impl Rig {
             .expect("the worker keeps its report channel")
     }
 
+    /// Stops the worker and starts a new one on the same store serving `version`:
+    /// what a host restart does to a module (its memory is gone, its queue is not).
+    pub async fn restart(&mut self, version: &str) {
+        self.stop.send_replace(true);
+        if let Some(task) = self.task.take() {
+            task.await.expect("the worker does not panic").unwrap();
+        }
+        self.stop = watch::channel(false).0;
+        let worker = Worker::new(
+            self.hub.clone(),
+            self.sub.clone(),
+            self.script.handlers(version, 1),
+        )
+        .await
+        .unwrap();
+        self.control = worker.controller();
+        self.worker = Some(worker);
+        self.run();
+    }
+
     /// Stops the worker after its batch in flight; fails the test if it failed.
     pub async fn stop(mut self) {
         self.stop.send_replace(true);

@@ -8,6 +8,10 @@ use weft_ops::catalog::{Inventory, LinkEntry, MeshEntry, ModuleEntry};
 
 use super::state::AppState;
 
+/// The catalog is AsyncAPI, not OpenAPI: the body is described as an object here and
+/// validated against the official AsyncAPI 3.0 schema by weft-ops's tests.
+#[utoipa::path(get, path = "/v1/asyncapi.json", tag = "meta",
+    responses((status = 200, description = "The event catalog (AsyncAPI 3.0): every running module's channels and the mesh link's exports and imports", content_type = "application/json", body = Object)))]
 pub async fn asyncapi(State(app): State<AppState>) -> Response {
     Json(weft_ops::catalog::asyncapi(&app, env!("CARGO_PKG_VERSION"))).into_response()
 }

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use weft_core::{PublishError, Topic, cloudevents};
 
 use super::extract::{Path, RawBody};
@@ -12,6 +11,23 @@ use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, Problem, problem};
 
+/// A publish's answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    accepted: Vec<AcceptedEvent>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AcceptedEvent {
+    id: String,
+    /// Seen before (same source and id within the dedup window): not stored again.
+    duplicate: bool,
+}
+
+#[utoipa::path(post, path = "/v1/events/{topic}", tag = "events",
+    params(("topic" = String, Path, description = "The topic, levels separated by `/` (orders/created)")),
+    request_body(description = "CloudEvents: binary mode (ce-* headers, the data as the body), structured (application/cloudevents+json) or a batch (application/cloudevents-batch+json)", content = Vec<u8>, content_type = "*/*"),
+    responses((status = 202, description = "Stored durably (fsynced): each event's id, and whether it was a duplicate", body = Accepted)))]
 pub async fn ingest(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,
@@ -27,12 +43,15 @@ pub async fn ingest(
     match app.hub.publish(events).await {
         Ok(accepted) => (
             StatusCode::ACCEPTED,
-            Json(json!({
-                "accepted": accepted
+            Json(Accepted {
+                accepted: accepted
                     .iter()
-                    .map(|a| json!({ "id": a.id, "duplicate": a.duplicate }))
-                    .collect::<Vec<_>>()
-            })),
+                    .map(|a| AcceptedEvent {
+                        id: a.id.clone(),
+                        duplicate: a.duplicate,
+                    })
+                    .collect(),
+            }),
         )
             .into_response(),
         Err(e) => {

@@ -14,7 +14,10 @@
 //! | `POST /v1/errors/replay`, `POST /v1/errors/purge` | the repair station | `repair` |
 //! | `GET /v1/subscriptions`, `PUT`/`DELETE /v1/subscriptions/{name}` | outside consumers' subscriptions | `subscriptions` |
 //! | `GET /v1/subscriptions/{name}/events?max=N`, `POST .../ack?upto=SEQ`, `GET .../stream` | pull, acknowledge, stream | `subscriptions` |
+//! | `GET /v1/openapi.json` | this table as an OpenAPI 3.1 document, generated from the handlers | `openapi` |
+//! | `GET /metrics` | Prometheus text format; a token granted `metrics` or admin when there are tokens | `metrics` |
 //! | `GET /healthz`, `GET /readyz` | alive; ready (store open, modules loaded) | here |
+//! | `GET /ui`, `POST /ui/sign-in` | the web dashboard (`weft_ops::dashboard`) | `weft-ops` |
 //!
 //! Every `/v1/*` route wants `Authorization: Bearer TOKEN` when the host config has
 //! tokens; what each token may do is in [`crate::auth`]. Every error is a problem
@@ -25,6 +28,8 @@
 mod catalog;
 pub mod extract;
 mod ingest;
+mod metrics;
+pub mod openapi;
 mod repair;
 mod requests;
 mod state;
@@ -37,7 +42,7 @@ use std::sync::atomic::Ordering;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, get, post, put};
 
 pub use state::AppState;
 
@@ -50,8 +55,10 @@ use crate::problem::{Kind, problem};
 /// [`ensure`]: crate::problem::ensure
 pub fn app(state: AppState, max_body: usize, hooks: Router) -> Router {
     let (auth, auth_405) = (state.auth.clone(), state.auth.clone());
+    let dashboard = weft_ops::dashboard::router(state.auth.clone(), state.auth.sessions.clone());
     router(state, max_body)
         .merge(hooks)
+        .merge(dashboard)
         .fallback(move |req: Request| not_found(auth.clone(), req))
         .method_not_allowed_fallback(move |req: Request| method_not_allowed(auth_405.clone(), req))
         .layer(axum::middleware::map_response(crate::problem::ensure))
@@ -93,38 +100,55 @@ async fn method_not_allowed(auth: std::sync::Arc<crate::auth::Auth>, req: Reques
     )
 }
 
-fn router(state: AppState, max_body: usize) -> Router {
-    Router::new()
-        .route("/v1/events/{*topic}", post(ingest::ingest))
-        .route("/v1/requests/{*topic}", post(requests::request))
-        .route("/v1/replies/{id}", get(requests::fetch))
-        .route("/v1/tap", get(tap::tap))
-        .route("/v1/status", get(status::status))
-        .route("/v1/asyncapi.json", get(catalog::asyncapi))
-        .route("/v1/errors", get(repair::list))
-        .route("/v1/errors/{module}", get(repair::list_module))
-        .route("/v1/errors/{module}/{seq}", get(repair::show))
-        .route("/v1/errors/replay", post(repair::replay))
-        .route("/v1/errors/purge", post(repair::purge))
-        .route("/v1/subscriptions", get(subscriptions::list))
-        .route(
+/// Every `/v1` route, as axum writes its path. The OpenAPI document
+/// ([`openapi::ApiDoc`]) must describe exactly these, with their methods:
+/// `tests/openapi.rs` asks the running router about each.
+fn v1() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/v1/events/{*topic}", post(ingest::ingest)),
+        ("/v1/requests/{*topic}", post(requests::request)),
+        ("/v1/replies/{id}", get(requests::fetch)),
+        ("/v1/tap", get(tap::tap)),
+        ("/v1/status", get(status::status)),
+        ("/v1/asyncapi.json", get(catalog::asyncapi)),
+        ("/v1/errors", get(repair::list)),
+        ("/v1/errors/{module}", get(repair::list_module)),
+        ("/v1/errors/{module}/{seq}", get(repair::show)),
+        ("/v1/errors/replay", post(repair::replay)),
+        ("/v1/errors/purge", post(repair::purge)),
+        ("/v1/subscriptions", get(subscriptions::list)),
+        (
             "/v1/subscriptions/{name}",
             put(subscriptions::put).delete(subscriptions::delete),
-        )
-        .route("/v1/subscriptions/{name}/events", get(subscriptions::pull))
-        .route("/v1/subscriptions/{name}/ack", post(subscriptions::ack))
-        .route(
+        ),
+        ("/v1/subscriptions/{name}/events", get(subscriptions::pull)),
+        ("/v1/subscriptions/{name}/ack", post(subscriptions::ack)),
+        (
             "/v1/subscriptions/{name}/stream",
             get(subscriptions::stream),
-        )
+        ),
+        ("/v1/openapi.json", get(openapi::document)),
+    ]
+}
+
+/// The paths of every `/v1` route the router has.
+pub fn v1_paths() -> Vec<&'static str> {
+    v1().into_iter().map(|(path, _)| path).collect()
+}
+
+fn router(state: AppState, max_body: usize) -> Router {
+    v1().into_iter()
+        .fold(Router::new(), |r, (path, handlers)| r.route(path, handlers))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         // Last, so that it wraps every route above: bearer tokens on `/v1/*`; the
         // guard lets other paths (probes, webhooks) through.
         .route_layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
             crate::auth::guard,
         ))
+        .route_layer(axum::middleware::from_fn(metrics::count))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

@@ -23,8 +23,9 @@ use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, problem};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SelectionParams {
     module: Option<String>,
     seq: Option<u64>,
@@ -37,16 +38,22 @@ pub struct SelectionParams {
     #[serde(default)]
     all: bool,
     /// Replay: `module` (default) or `topic`.
+    #[param(ignore)]
     to: Option<String>,
     /// Replay: new data, as JSON (stored as its JSON text; a string as its text) ...
+    #[param(ignore)]
+    #[schema(value_type = Option<Object>)]
     data: Option<Value>,
     /// ... or as base64 bytes.
+    #[param(ignore)]
     data_base64: Option<String>,
     /// Replay: attributes to set.
     #[serde(default)]
+    #[param(ignore)]
     set: std::collections::BTreeMap<String, String>,
     /// Purge: the confirmation.
     #[serde(default)]
+    #[param(ignore)]
     confirm: bool,
 }
 
@@ -115,11 +122,16 @@ impl SelectionParams {
     }
 }
 
-#[derive(serde::Serialize)]
-struct Listed {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Listed {
+    /// Each: module, seq and the record (event, reason, attempts, status, history).
+    #[schema(value_type = Vec<Object>)]
     errors: Vec<repair::Found>,
 }
 
+#[utoipa::path(get, path = "/v1/errors", tag = "errors",
+    params(SelectionParams),
+    responses((status = 200, description = "The error records selected, oldest first", body = Listed)))]
 pub async fn list(State(app): State<AppState>, Query(q): Query<SelectionParams>) -> Response {
     let sel = match q.selection() {
         Ok(s) => s,
@@ -134,6 +146,9 @@ pub async fn list(State(app): State<AppState>, Query(q): Query<SelectionParams>)
     }
 }
 
+#[utoipa::path(get, path = "/v1/errors/{module}", tag = "errors",
+    params(("module" = String, Path, description = "The module's name"), SelectionParams),
+    responses((status = 200, description = "The module's error records selected", body = Listed)))]
 pub async fn list_module(
     state: State<AppState>,
     Path(module): Path<String>,
@@ -149,6 +164,9 @@ pub async fn list_module(
     list(state, Query(q)).await
 }
 
+#[utoipa::path(get, path = "/v1/errors/{module}/{seq}", tag = "errors",
+    params(("module" = String, Path, description = "The module's name"), ("seq" = u64, Path, description = "The record's `seq`")),
+    responses((status = 200, description = "One record with its history", body = Object)))]
 pub async fn show(
     State(app): State<AppState>,
     Path(RecordPath { module, seq }): Path<RecordPath>,
@@ -168,6 +186,9 @@ pub async fn show(
     }
 }
 
+#[utoipa::path(post, path = "/v1/errors/replay", tag = "errors",
+    request_body(content = SelectionParams, description = "Which records, where to (`to`: module or topic), and the edit: `data` or `data_base64`, `set` attributes"),
+    responses((status = 200, description = "What was replayed and what was refused (and why)", body = Object)))]
 pub async fn replay(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,
@@ -271,6 +292,9 @@ async fn replay_granted(app: &AppState, access: &Access, sel: &Selection, edit: 
     Json(report).into_response()
 }
 
+#[utoipa::path(post, path = "/v1/errors/purge", tag = "errors",
+    request_body(content = SelectionParams, description = "Which records, and `confirm: true`"),
+    responses((status = 200, description = "How many records were purged", body = Object)))]
 pub async fn purge(
     State(app): State<AppState>,
     extract::Json(body): extract::Json<SelectionParams>,

@@ -34,8 +34,10 @@ use crate::auth::Access;
 use crate::problem::{Kind, Problem, problem};
 use crate::replies::{answer, no_reply};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RequestQuery {
+    /// How long to wait for the reply (500ms, 5s, 2m), at most `[requests] max_timeout`.
     timeout: Option<String>,
 }
 
@@ -52,6 +54,13 @@ fn owner(access: &Access) -> Option<&str> {
     }
 }
 
+#[utoipa::path(post, path = "/v1/requests/{topic}", tag = "requests",
+    params(("topic" = String, Path, description = "The request's topic"), RequestQuery),
+    request_body(description = "One CloudEvent, binary or structured mode", content = Vec<u8>, content_type = "*/*"),
+    responses(
+        (status = 200, description = "The reply, in binary mode (structured with `Accept: application/cloudevents+json`)", content_type = "*/*", body = Vec<u8>),
+        (status = 504, description = "No reply in time: fetch it later at /v1/replies/{id}", content_type = "application/problem+json", body = super::openapi::ProblemDoc),
+    ))]
 pub async fn request(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,
@@ -151,6 +160,12 @@ fn wait_for(app: &AppState, asked: Option<&str>) -> Result<Duration, Problem> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/replies/{id}", tag = "requests",
+    params(("id" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The reply that came late", content_type = "*/*", body = Vec<u8>),
+        (status = 202, description = "Still waiting for the reply (`Retry-After: 1`)", body = Object),
+    ))]
 pub async fn fetch(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,

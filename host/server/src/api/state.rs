@@ -27,6 +27,8 @@ pub struct AppState {
     pub requests: crate::config::RequestsConfig,
     /// The link to other hosts, when the config has `[mesh]`.
     pub mesh: Option<weft_mesh::Mesh>,
+    /// The Prometheus exporter's handle; none with `[telemetry] metrics = false`.
+    pub metrics: Option<weft_ops::metrics::PrometheusHandle>,
 }
 
 impl AppState {

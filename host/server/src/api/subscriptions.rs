@@ -25,6 +25,8 @@ use crate::auth::Access;
 use crate::problem::{Kind, problem};
 use crate::subscriptions::Definition;
 
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "subscriptions",
+    responses((status = 200, description = "Every subscription: name, patterns, queue depth, whether the config defines it", body = Object)))]
 pub async fn list(State(app): State<AppState>) -> Response {
     let store = app.hub.store();
     let routes = app.hub.routes();
@@ -46,6 +48,10 @@ pub async fn list(State(app): State<AppState>) -> Response {
 }
 
 /// `PUT /v1/subscriptions/{name}`: creates the subscription, or changes its patterns.
+#[utoipa::path(put, path = "/v1/subscriptions/{name}", tag = "subscriptions",
+    params(("name" = String, Path, description = "The subscription's name")),
+    request_body(content = Definition),
+    responses((status = 201, description = "Created", body = Object), (status = 200, description = "Changed", body = Object)))]
 pub async fn put(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -97,6 +103,9 @@ pub async fn put(
 }
 
 /// `DELETE /v1/subscriptions/{name}`: stops collecting and drops what waits.
+#[utoipa::path(delete, path = "/v1/subscriptions/{name}", tag = "subscriptions",
+    params(("name" = String, Path, description = "The subscription's name")),
+    responses((status = 200, description = "Deleted: how many waiting events were dropped", body = Object)))]
 pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Response {
     if app.subscriptions.configured.contains(&name) {
         return problem(
@@ -126,7 +135,8 @@ pub async fn delete(State(app): State<AppState>, Path(name): Path<String>) -> Re
 /// A reader of subscription `name`, if `access` may read it: admins, and tokens
 /// whose tap grants cover the subscription's patterns (see `auth`).
 fn consumer_of(app: &AppState, access: &Access, name: &str) -> Result<Consumer, Box<Response>> {
-    let queue = Name::parse(name).ok().map(|n| queue_of_subscription(&n));
+    let parsed = Name::parse(name).ok();
+    let queue = parsed.as_ref().map(queue_of_subscription);
     let routes = app.hub.routes();
     let route = queue
         .as_ref()
@@ -135,8 +145,9 @@ fn consumer_of(app: &AppState, access: &Access, name: &str) -> Result<Consumer, 
         .check_read(name, route.map(|r| &r.patterns))
         .map_err(|f| Box::new(f.into_response()))?;
     let routed = route.is_some();
-    match queue.and_then(|q| app.hub.store().queue_id(&q)) {
-        Some(q) if routed => Ok(Consumer::new(app.hub.clone(), q)),
+    let consumer = parsed.and_then(|n| Consumer::of_subscription(app.hub.clone(), &n));
+    match consumer {
+        Some(c) if routed => Ok(c),
         _ => Err(Box::new(problem(
             Kind::NotFound,
             format!(
@@ -149,8 +160,10 @@ fn consumer_of(app: &AppState, access: &Access, name: &str) -> Result<Consumer, 
 /// Most events one pull hands out.
 const MAX_PULL: usize = 10_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PullQuery {
+    /// The most events to hand out, 1 to 10000 (default 100).
     #[serde(default = "hundred")]
     max: usize,
 }
@@ -164,6 +177,9 @@ impl Expect for Definition {
     const WHAT: &'static str = r#"send JSON like {"subscribe": ["orders/>"], "max_queue_events": 100000, "max_queue_bytes": 1073741824} (subscribe: topic patterns; the limits are optional)"#;
 }
 
+#[utoipa::path(get, path = "/v1/subscriptions/{name}/events", tag = "subscriptions",
+    params(("name" = String, Path, description = "The subscription's name"), PullQuery),
+    responses((status = 200, description = "The next events, each with its `seq` (acknowledge with /ack?upto=SEQ)", body = Object)))]
 pub async fn pull(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,
@@ -230,8 +246,10 @@ fn streamed(d: &Delivery) -> String {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AckQuery {
+    /// The `seq` of the last event handled.
     upto: u64,
 }
 
@@ -239,6 +257,9 @@ impl Expect for AckQuery {
     const WHAT: &'static str = "send `?upto=SEQ`, the `seq` of the last event handled: it and every event before it are acknowledged";
 }
 
+#[utoipa::path(post, path = "/v1/subscriptions/{name}/ack", tag = "subscriptions",
+    params(("name" = String, Path, description = "The subscription's name"), AckQuery),
+    responses((status = 200, description = "How many events were acknowledged", body = Object)))]
 pub async fn ack(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,
@@ -258,6 +279,9 @@ pub async fn ack(
 /// `GET /v1/subscriptions/{name}/stream`: server-sent events, `id` = the event's
 /// sequence in the subscription. A reconnect with `Last-Event-ID: N` acknowledges
 /// up to N and resumes after it.
+#[utoipa::path(get, path = "/v1/subscriptions/{name}/stream", tag = "subscriptions",
+    params(("name" = String, Path, description = "The subscription's name"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this seq, acknowledging up to it")),
+    responses((status = 200, description = "Server-sent events, `id` = the event's seq", content_type = "text/event-stream", body = String)))]
 pub async fn stream(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,

@@ -19,8 +19,10 @@ use super::state::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, problem};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TapQuery {
+    /// A topic pattern (`orders/>`); default `>`, everything.
     #[serde(default = "all")]
     pattern: String,
 }
@@ -34,6 +36,9 @@ fn all() -> String {
     ">".into()
 }
 
+#[utoipa::path(get, path = "/v1/tap", tag = "events",
+    params(TapQuery),
+    responses((status = 200, description = "Server-sent events: `cloudevent` (the event as JSON) and `lagged` (how many this viewer missed)", content_type = "text/event-stream", body = String)))]
 pub async fn tap(
     State(app): State<AppState>,
     Extension(access): Extension<Access>,

@@ -30,6 +30,16 @@ pub(super) struct File {
     pub(super) tokens: BTreeMap<String, TokenFile>,
     /// `[mesh]`, read by the mesh's own parser (`weft_mesh::MeshConfig`).
     pub(super) mesh: Option<toml::Value>,
+    #[serde(default)]
+    pub(super) telemetry: TelemetryFile,
+}
+
+/// `[telemetry]`: what the host exports about itself.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TelemetryFile {
+    /// `false` installs no metrics recorder: `/metrics` answers 404.
+    pub(super) metrics: Option<bool>,
 }
 
 /// `[tokens.NAME]`: one API client: its token a secret's value, or only the
@@ -49,6 +59,9 @@ pub(super) struct TokenFile {
     pub(super) tap: Vec<String>,
     #[serde(default)]
     pub(super) admin: bool,
+    /// May scrape `/metrics` (admin may too).
+    #[serde(default)]
+    pub(super) metrics: bool,
 }
 
 #[derive(Deserialize, Default)]

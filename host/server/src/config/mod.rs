@@ -144,6 +144,8 @@ pub struct HostConfig {
     pub tokens: Vec<Grant>,
     /// `[mesh]`: the link to other hosts through NATS; none without the table.
     pub mesh: Option<weft_mesh::MeshConfig>,
+    /// `[telemetry] metrics`: serve `/metrics` (on by default).
+    pub metrics: bool,
 }
 
 impl Default for HostConfig {
@@ -182,6 +184,7 @@ impl Default for HostConfig {
             secrets: Secrets::default(),
             tokens: Vec::new(),
             mesh: None,
+            metrics: true,
         }
     }
 }
@@ -290,6 +293,7 @@ impl HostConfig {
         if let Some(mesh) = file.mesh {
             c.mesh = weft_mesh::MeshConfig::parse(mesh, &c.secrets, &mut p.0);
         }
+        c.metrics = file.telemetry.metrics.unwrap_or(true);
         if p.0.is_empty() {
             Ok(c)
         } else {

@@ -38,9 +38,9 @@ pub(super) fn tokens(
         };
         let publish = patterns("publish", &t.publish);
         let tap = patterns("tap", &t.tap);
-        if t.publish.is_empty() && t.tap.is_empty() && !t.admin {
+        if t.publish.is_empty() && t.tap.is_empty() && !t.admin && !t.metrics {
             problems.push(format!(
-                "{at} grants nothing: give `publish`, `tap` or `admin = true`"
+                "{at} grants nothing: give `publish`, `tap`, `metrics = true` or `admin = true`"
             ));
         }
         let expires = match t
@@ -93,7 +93,8 @@ pub(super) fn tokens(
                 crate::auth::digest(value)
             }
         };
-        let grant = Grant::from_digest(name.clone(), digest, publish, tap, t.admin, expires);
+        let mut grant = Grant::from_digest(name.clone(), digest, publish, tap, t.admin, expires);
+        grant.metrics = t.metrics;
         if let Some(other) = grants.iter().find(|g| g.same_token(&grant)) {
             problems.push(format!(
                 "{at} and tokens.{} have the same token value: give each client its own",

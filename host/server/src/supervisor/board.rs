@@ -13,7 +13,7 @@ use serde::Serialize;
 pub const HISTORY: usize = 32;
 
 /// Where a module is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModuleState {
     /// Serving.
@@ -25,7 +25,7 @@ pub enum ModuleState {
 }
 
 /// What happened to a module, as its history records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Started for the first time.
@@ -58,9 +58,11 @@ pub(super) struct BoardInner {
     pub(super) refused: BTreeMap<String, Refusal>,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ModuleStatus {
     pub name: String,
+    /// `processor`, `ingress` or `egress`.
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub state: ModuleState,
     pub version: String,
@@ -76,7 +78,7 @@ pub struct ModuleStatus {
     pub gap: Option<GapStatus>,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub at: String,
     pub action: Action,
@@ -93,7 +95,7 @@ pub struct Change {
     pub swap_ms: Option<u64>,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct GapStatus {
     pub events: u64,
     pub first: Option<String>,
@@ -103,7 +105,7 @@ pub struct GapStatus {
     pub not_collecting_since: Option<String>,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Refusal {
     pub file: String,
     pub reason: String,
