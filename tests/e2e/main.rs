@@ -27,6 +27,7 @@ mod hostile;
 mod languages;
 mod limits;
 mod mesh;
+mod metrics;
 mod module_tests;
 mod pipeline;
 mod powercut;

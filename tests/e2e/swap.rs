@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use weft_tests::{Host, guest, sink_config};
+use weft_tests::{Host, guest, series_value, sink_config};
 
 use crate::WEFT;
 
@@ -291,6 +291,13 @@ async fn a_version_that_fails_every_event_is_rolled_back_and_nothing_is_lost() {
         "{status}"
     );
     assert!(host.log().contains("new version rolled back"));
+    let metrics = host.metrics().await;
+    for (series, want) in [
+        ("weft_module_swaps_total{module=\"m\"}", 1.0),
+        ("weft_module_rollbacks_total{module=\"m\"}", 1.0),
+    ] {
+        assert_eq!(series_value(&metrics, series), want, "{series}\n{metrics}");
+    }
 }
 
 /// A removed module's subscription keeps collecting; put back, it resumes with

@@ -367,6 +367,13 @@ impl Host {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET /metrics` (Prometheus text) on a host without tokens.
+    pub async fn metrics(&self) -> String {
+        let r = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "GET /metrics");
+        r.text().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         self.http
             .get(self.url(path))
@@ -557,4 +564,12 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bo
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     check()
+}
+
+/// The value of the Prometheus series whose line starts with `series` (its name
+/// and labels, exactly as the exporter writes them), or 0 when it is absent.
+pub fn series_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use metrics::{Counter, Histogram, counter, histogram};
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use serde::Serialize;
 
 /// Why an event went to a module's error queue: the `kind` label of
@@ -87,6 +87,10 @@ pub struct ModuleCounts {
     m_retries: Counter,
     m_call_failures: [Counter; 3],
     m_call_seconds: Histogram,
+    m_memory: Gauge,
+    m_recycles: Counter,
+    m_swaps: Counter,
+    m_rollbacks: Counter,
 }
 
 impl ModuleCounts {
@@ -108,7 +112,11 @@ impl ModuleCounts {
             m_failed: failed,
             m_retries: counter!("weft_module_retries_total", "module" => m.clone()),
             m_call_failures: call_failures,
-            m_call_seconds: histogram!("weft_module_call_duration_seconds", "module" => m),
+            m_call_seconds: histogram!("weft_module_call_duration_seconds", "module" => m.clone()),
+            m_memory: gauge!("weft_module_instance_memory_bytes", "module" => m.clone()),
+            m_recycles: counter!("weft_module_recycles_total", "module" => m.clone()),
+            m_swaps: counter!("weft_module_swaps_total", "module" => m.clone()),
+            m_rollbacks: counter!("weft_module_rollbacks_total", "module" => m),
         }
     }
 
@@ -143,6 +151,23 @@ impl ModuleCounts {
     /// How long one call into the module took (a batch on one lane).
     pub fn call_took(&self, took: std::time::Duration) {
         self.m_call_seconds.record(took.as_secs_f64());
+    }
+
+    /// The module's live instances after a batch: their memory together, and how
+    /// many were recycled during it.
+    pub fn instances(&self, memory: u64, recycled: u64) {
+        self.m_memory.set(memory as f64);
+        self.m_recycles.increment(recycled);
+    }
+
+    /// The worker took on a new version.
+    pub fn swapped(&self) {
+        self.m_swaps.increment(1);
+    }
+
+    /// The worker put the previous version back.
+    pub fn rolled_back(&self) {
+        self.m_rollbacks.increment(1);
     }
 
     pub fn totals(&self) -> ModuleTotals {

@@ -176,9 +176,9 @@ impl Hub {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let (staged, woken) = self.stage(&events)?;
+        let (staged, routed) = self.stage(&events)?;
         let stored = self.inner.store.append(staged).await?;
-        Ok(self.accepted(events, stored, &woken))
+        Ok(self.accepted(events, stored, &routed))
     }
 
     /// Publishes a connector's events together with its state changes, in one
@@ -189,7 +189,7 @@ impl Hub {
         events: Vec<Event>,
         state: Vec<weft_store::StateChange>,
     ) -> Result<Vec<Accepted>, PublishError> {
-        let (staged, woken) = self.stage(&events)?;
+        let (staged, routed) = self.stage(&events)?;
         let stored = self
             .inner
             .store
@@ -199,12 +199,12 @@ impl Hub {
                 ..Default::default()
             })
             .await?;
-        Ok(self.accepted(events, stored, &woken))
+        Ok(self.accepted(events, stored, &routed))
     }
 
     /// Routes `events` and checks the room for them: what to store, and the
-    /// queues to wake once it is stored.
-    fn stage(&self, events: &[Event]) -> Result<(Vec<NewEvent>, Vec<QueueId>), PublishError> {
+    /// queues each goes to (to wake and count once it is stored).
+    fn stage(&self, events: &[Event]) -> Result<(Vec<NewEvent>, Vec<Vec<QueueId>>), PublishError> {
         room::check_disk(&self.inner.store, &self.inner.disk)?;
         let mut staged: Vec<NewEvent> = events
             .iter()
@@ -215,14 +215,27 @@ impl Hub {
             })
             .collect();
         self.check_room(&mut staged)?;
-        let woken = staged.iter().flat_map(|s| s.queues.clone()).collect();
-        Ok((staged, woken))
+        let routed = staged.iter().map(|s| s.queues.clone()).collect();
+        Ok((staged, routed))
     }
 
-    /// After a commit: wakes the queues, shows the new events to taps, and says
-    /// which were duplicates.
-    fn accepted(&self, events: Vec<Event>, stored: Vec<bool>, woken: &[QueueId]) -> Vec<Accepted> {
-        self.wake(woken);
+    /// After a commit: wakes the queues, counts the stored events per route,
+    /// shows them to taps, and says which were duplicates.
+    fn accepted(
+        &self,
+        events: Vec<Event>,
+        stored: Vec<bool>,
+        routed: &[Vec<QueueId>],
+    ) -> Vec<Accepted> {
+        let woken: Vec<QueueId> = routed.iter().flatten().copied().collect();
+        self.wake(&woken);
+        let new: Vec<QueueId> = routed
+            .iter()
+            .zip(&stored)
+            .filter(|(_, stored)| **stored)
+            .flat_map(|(queues, _)| queues.iter().copied())
+            .collect();
+        self.count_routed(&new);
         events
             .into_iter()
             .zip(stored)
@@ -270,6 +283,39 @@ impl Hub {
             poisoned.into_inner()
         });
         wakers.entry(queue).or_default().clone()
+    }
+
+    /// Counts events stored for each route (`weft_route_events_total`), one entry
+    /// in `queues` per event and queue. Labelled like the queue gauges (`module`,
+    /// `subscription` or `export`, by name) and by the route's patterns (set by the
+    /// operator, so bounded), never by a topic; tallied per batch so that an event
+    /// costs no lookup by name.
+    pub fn count_routed(&self, queues: &[QueueId]) {
+        if queues.is_empty() {
+            return;
+        }
+        let mut tally: std::collections::BTreeMap<QueueId, u64> = Default::default();
+        for q in queues {
+            *tally.entry(*q).or_default() += 1;
+        }
+        for route in self.inner.routes.snapshot().iter() {
+            let Some(n) = tally.get(&route.queue) else {
+                continue;
+            };
+            let (key, owner) = match crate::name::QueueOwner::parse(&route.name) {
+                Ok(crate::name::QueueOwner::Module(n)) => ("module", n),
+                Ok(crate::name::QueueOwner::Subscription(n)) => ("subscription", n),
+                Ok(crate::name::QueueOwner::Export(n)) => ("export", n),
+                Err(_) => continue,
+            };
+            let patterns: Vec<&str> = route.patterns.iter().map(|p| p.as_str()).collect();
+            metrics::counter!(
+                "weft_route_events_total",
+                key => owner.as_str().to_owned(),
+                "patterns" => patterns.join(" ")
+            )
+            .increment(*n);
+        }
     }
 
     pub fn wake(&self, queues: &[QueueId]) {

@@ -185,6 +185,7 @@ impl Worker {
                     verdict: None,
                 });
                 self.single_until = None;
+                self.counts.swapped();
                 true
             }
         }
@@ -262,6 +263,7 @@ impl Worker {
                         p.last_failure
                     );
                     tracing::error!(module = %self.sub.name, from = %short(&from), to = %short(&to), %reason, "new version rolled back");
+                    self.counts.rolled_back();
                     self.report(Report::RolledBack {
                         module: self.sub.name.clone(),
                         from,
@@ -451,6 +453,7 @@ impl Worker {
                 self.counts.failed(kind, 1);
             }
             self.hub.wake(&woken);
+            self.hub.count_routed(&woken);
             for out in shown {
                 self.hub.show(out);
             }
@@ -514,16 +517,20 @@ impl Worker {
                 lane,
                 tokio::task::spawn_blocking(move || {
                     let started = std::time::Instant::now();
+                    let recycled = handler.recycled();
                     let result = handler.process(&batch);
-                    (handler, result, started.elapsed())
+                    let recycled = handler.recycled().saturating_sub(recycled);
+                    (handler, result, started.elapsed(), recycled)
                 }),
             ));
         }
         let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
         let mut state = Vec::new();
+        let mut recycles = 0;
         for (lane, call) in calls {
-            let (mut handler, result, took) = call.await?;
+            let (mut handler, result, took, recycled) = call.await?;
             self.counts.call_took(took);
+            recycles += recycled;
             state.extend(handler.take_state());
             self.handlers[lane] = Some(handler);
             let indices = &by_lane[lane];
@@ -566,6 +573,13 @@ impl Worker {
                 }
             }
         }
+        let memory = self
+            .handlers
+            .iter()
+            .flatten()
+            .filter_map(|h| h.memory())
+            .sum();
+        self.counts.instances(memory, recycles);
         self.settle();
         Ok((outcomes, state))
     }

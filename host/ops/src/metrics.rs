@@ -126,6 +126,31 @@ fn describe() {
         "weft_store_operations_per_commit",
         "Requests (appends, completions) one commit carried"
     );
+    describe_histogram!(
+        "weft_store_events_per_commit",
+        "New events (published or a module's outputs) one commit stored"
+    );
+    describe_counter!(
+        "weft_route_events_total",
+        "Events stored for a route (a module's, subscription's or mesh export's patterns)"
+    );
+    describe_gauge!(
+        "weft_module_instance_memory_bytes",
+        Unit::Bytes,
+        "Linear memory of a module's live instances after their last call"
+    );
+    describe_counter!(
+        "weft_module_recycles_total",
+        "Instances replaced at the memory watermark or after `recycle_after` calls"
+    );
+    describe_counter!(
+        "weft_module_swaps_total",
+        "New versions a module's worker took on (hot swap)"
+    );
+    describe_counter!(
+        "weft_module_rollbacks_total",
+        "New versions put back to the previous one after failing on probation"
+    );
     describe_counter!(
         "weft_store_fsyncs_total",
         "Durable commits (fsyncs) of the store"

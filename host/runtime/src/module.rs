@@ -297,8 +297,14 @@ impl Handler for ModuleHandler {
         std::mem::take(&mut self.caller.state)
     }
 
+    /// The live instance's memory; none is live after a recycle or a failed call.
     fn memory(&self) -> Option<u64> {
-        Some(self.caller.memory as u64)
+        Some(
+            self.caller
+                .instance
+                .as_ref()
+                .map_or(0, |_| self.caller.memory as u64),
+        )
     }
 
     fn recycled(&self) -> u64 {

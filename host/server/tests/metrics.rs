@@ -62,6 +62,16 @@ async fn counters_move_histograms_have_buckets_and_labels_stay_bounded_under_man
         ) >= 3.0,
         "requests counted by route pattern: {after}"
     );
+    let routed = "weft_route_events_total{subscription=\"scraped\",patterns=\"m/>\"}";
+    assert_eq!(
+        value(&after, routed) - value(&before, routed),
+        3.0,
+        "events counted per route and its patterns: {after}"
+    );
+    assert!(
+        after.contains("weft_store_events_per_commit_bucket{le=\"1\"}"),
+        "{after}"
+    );
 
     // 1,000 distinct topics: no series per topic.
     let mut sends = tokio::task::JoinSet::new();
@@ -96,6 +106,7 @@ async fn counters_move_histograms_have_buckets_and_labels_stay_bounded_under_man
         series(&many)
     );
     assert!(!many.contains("m/t999"), "a topic leaked into a label");
+    assert_eq!(value(&many, routed) - value(&after, routed), 1000.0);
     assert_eq!(
         value(&many, "weft_queue_depth{subscription=\"scraped\"}"),
         1003.0

@@ -29,6 +29,15 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// New events this operation stores (published, or a module's outputs).
+    fn events(&self) -> usize {
+        match self {
+            Op::CreateQueue(_) => 0,
+            Op::Append(events) => events.len(),
+            Op::Complete(c) => c.outputs.len(),
+        }
+    }
+
     fn weight(&self) -> usize {
         match self {
             Op::CreateQueue(_) => 1,
@@ -376,6 +385,10 @@ impl Worker {
                 metrics::histogram!("weft_store_commit_duration_seconds")
                     .record(started.elapsed().as_secs_f64());
                 metrics::histogram!("weft_store_operations_per_commit").record(batch.len() as f64);
+                let events: usize = batch.iter().map(|(op, _)| op.events()).sum();
+                if events > 0 {
+                    metrics::histogram!("weft_store_events_per_commit").record(events as f64);
+                }
                 if self.durable {
                     metrics::counter!("weft_store_fsyncs_total").increment(1);
                 }
