@@ -32,6 +32,7 @@ mod pipeline;
 mod powercut;
 mod repair;
 mod requests;
+mod schemas;
 mod scoped_secrets;
 mod subscriptions;
 mod swap;

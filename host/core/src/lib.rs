@@ -93,7 +93,7 @@ pub use hub::{Accepted, Hub, PublishError};
 pub use name::{Name, NameError, QueueOwner};
 pub use quota::{DiskQuota, Full, Quota};
 pub use retry::RetryPolicy;
-pub use stamp::{stamp_ingress, stamp_outputs};
+pub use stamp::{OutputCheck, check_outputs, stamp_ingress, stamp_outputs};
 pub use topic::{Pattern, Patterns, Topic, TopicError};
 pub use value::ExtValue;
 pub use worker::{Control, PROBATION_EVENTS, ROLLBACK_AFTER, Report, Subscription, Worker, short};

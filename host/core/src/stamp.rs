@@ -10,6 +10,23 @@ use crate::event::derived_id;
 use crate::reply;
 use crate::{Event, ExtValue, Patterns, Topic};
 
+/// A module's own check of its stamped outputs before they are published (its
+/// enforced JSON Schemas): an error refuses the input like an output to a topic
+/// the module may not publish to. The message follows `output N to `TOPIC``.
+pub trait OutputCheck: Send + Sync + std::fmt::Debug {
+    fn check(&self, out: &Event) -> Result<(), String>;
+}
+
+/// Runs `check` over stamped outputs; the error names the output and its topic.
+pub fn check_outputs(check: &dyn OutputCheck, outputs: &[Event]) -> Result<(), String> {
+    for (i, out) in outputs.iter().enumerate() {
+        check
+            .check(out)
+            .map_err(|e| format!("output {i} to `{}` {e}", out.topic))?;
+    }
+    Ok(())
+}
+
 /// Checks and stamps a module's outputs for one input: valid topics the manifest
 /// grants, a `type`, CloudEvents strings in every string attribute (an output with a
 /// control character is refused like one to an ungranted topic), extensions typed
