@@ -12,6 +12,7 @@ mod audit;
 mod backpressure;
 mod bad_input;
 mod bad_modules;
+mod catalog;
 mod cli;
 mod command_line;
 mod connectors;

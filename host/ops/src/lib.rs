@@ -15,8 +15,10 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `catalog` | the event catalog: an AsyncAPI 3.0 document from the running manifests and the mesh link ([`catalog::Inventory`]) |
 //! | `dashboard` | the web dashboard at `/ui`: embedded assets, sign-in, sessions and their CSRF tokens |
 //! | [`metrics`] | the Prometheus exporter behind `/metrics`; gauges set at scrape time through [`metrics::Gauges`] |
 
+pub mod catalog;
 pub mod dashboard;
 pub mod metrics;

@@ -7,6 +7,7 @@
 //! | `POST /v1/requests/{topic}?timeout=T` | request-reply: publish, then hold the caller until the reply | `requests` |
 //! | `GET /v1/replies/{id}` | a reply that came after its caller stopped waiting | `requests` |
 //! | `GET /v1/tap?pattern=P` | server-sent events of every event accepted on topics matching `P` | `tap` |
+//! | `GET /v1/asyncapi.json` | the event catalog (AsyncAPI 3.0) of the running modules and the mesh link | `catalog` |
 //! | `GET /v1/status` | modules, their versions and queue depths, refused files | `status` |
 //! | `GET /v1/errors?module=&topic=&reason=&since=&until=&status=` | error records, filtered | `repair` |
 //! | `GET /v1/errors/{module}[/{seq}]` | one module's records, or one record with its history | `repair` |
@@ -24,6 +25,7 @@
 //! by the modules it uses, so the graph stays one way:
 //! `api → {auth, problem, subscriptions, supervisor::Board}`.
 
+mod catalog;
 pub mod extract;
 mod ingest;
 mod metrics;
@@ -108,6 +110,7 @@ fn v1() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/v1/replies/{id}", get(requests::fetch)),
         ("/v1/tap", get(tap::tap)),
         ("/v1/status", get(status::status)),
+        ("/v1/asyncapi.json", get(catalog::asyncapi)),
         ("/v1/errors", get(repair::list)),
         ("/v1/errors/{module}", get(repair::list_module)),
         ("/v1/errors/{module}/{seq}", get(repair::show)),

@@ -38,6 +38,7 @@ pub struct ProblemDoc {
         super::requests::fetch,
         super::tap::tap,
         super::status::status,
+        super::catalog::asyncapi,
         super::repair::list,
         super::repair::list_module,
         super::repair::show,
