@@ -39,5 +39,6 @@ mod swap;
 mod tiered;
 mod tls;
 mod tokens;
+mod traces;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

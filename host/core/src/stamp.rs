@@ -31,7 +31,7 @@ pub fn check_outputs(check: &dyn OutputCheck, outputs: &[Event]) -> Result<(), S
 /// grants, a `type`, CloudEvents strings in every string attribute (an output with a
 /// control character is refused like one to an ungranted topic), extensions typed
 /// like the input's, ids derived from the input and position, a default `source`,
-/// the input's `hops`.
+/// the input's `hops`, its trace context (see [`crate::trace`]).
 /// The error is the reason the input is rejected; nothing of it is published.
 pub fn stamp_outputs(
     module: &str,
@@ -69,6 +69,7 @@ pub fn stamp_outputs(
                 return Err(format!("output {i}'s `{attr}` {bad}"));
             }
             type_like_input(&mut out, input);
+            crate::trace::inherit(&mut out, input);
             out.id = derived_id(input, module, i);
             if out.source.is_empty() {
                 out.source = format!("/weft/modules/{module}");
