@@ -23,7 +23,7 @@
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use weft_core::{Event, Topic, cloudevents};
+use weft_core::{Event, Topic, cloudevents, trace};
 
 use crate::config::Mode;
 use crate::subject::Prefix;
@@ -57,6 +57,7 @@ pub fn encode(event: &Event, prefix: &Prefix, mode: Mode, origin: &str, hops: u3
     headers.insert(MSG_ID, msg_id(event).as_str());
     headers.insert(ORIGIN, origin);
     headers.insert(HOPS, hops.to_string().as_str());
+    trace_headers(event, &mut headers);
     // The subject is made from a valid topic (the hub routed the event by it).
     let subject = match Topic::parse(&event.topic) {
         Ok(t) => prefix.subject(&t),
@@ -73,6 +74,19 @@ pub fn encode(event: &Event, prefix: &Prefix, mode: Mode, origin: &str, hops: u3
         subject,
         headers,
         payload,
+    }
+}
+
+/// The event's trace context as the W3C headers too (see [`weft_core::trace`]),
+/// beside the CloudEvents extension the payload or a `ce-` header carries: NATS
+/// tooling and non-CloudEvents subscribers read those. Only a valid one.
+fn trace_headers(event: &Event, headers: &mut async_nats::HeaderMap) {
+    if let Some((parent, state)) = trace::context(event) {
+        headers.insert(trace::TRACEPARENT, parent.to_string().as_str());
+        if let Some(state) = state.filter(|s| s.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+        {
+            headers.insert(trace::TRACESTATE, state);
+        }
     }
 }
 
@@ -159,6 +173,7 @@ pub fn decode(
     let topic = prefix.topic(subject)?;
     let mut http = http::HeaderMap::new();
     let (mut origin, mut hops) = (String::new(), 0);
+    let (mut parent, mut state) = (None, None);
     for (name, values) in headers.map(|h| h.iter()).into_iter().flatten() {
         let name: &str = name.as_ref();
         let value = values.first().map(|v| v.as_str()).unwrap_or_default();
@@ -169,6 +184,10 @@ pub fn decode(
                 subject: subject.to_owned(),
                 header: format!("{HOPS}: {value:?} is not a count"),
             })?;
+        } else if name.eq_ignore_ascii_case(trace::TRACEPARENT) {
+            parent = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case(trace::TRACESTATE) {
+            state = Some(value.to_owned());
         } else if name.to_ascii_lowercase().starts_with("nats-") {
             // JetStream's own (Nats-Msg-Id, Nats-Expected-...): not the event's.
         } else {
@@ -194,6 +213,8 @@ pub fn decode(
     for e in &mut events {
         e.origin = Some(origin.clone());
         e.hops = hops;
+        // A publisher that is not a weft host may send the W3C header alone.
+        trace::adopt(e, parent.as_deref(), state.as_deref());
     }
     Ok(Incoming {
         events,
@@ -250,6 +271,61 @@ mod tests {
             want.hops = 1;
             assert_eq!(back.events, vec![want], "{mode:?}");
         }
+    }
+
+    #[test]
+    fn the_trace_context_crosses_as_the_extension_and_the_w3c_headers() {
+        let prefix = Prefix::parse("weft").unwrap();
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut traced = event();
+        traced.extensions.push(("traceparent".into(), tp.into()));
+        traced.extensions.push(("tracestate".into(), "k=v".into()));
+        for mode in [Mode::Structured, Mode::Binary] {
+            let out = encode(&traced, &prefix, mode, "edge-1", 1);
+            assert_eq!(out.headers.get("traceparent").unwrap().as_str(), tp);
+            assert_eq!(out.headers.get("tracestate").unwrap().as_str(), "k=v");
+            let back = decode(
+                &out.subject,
+                Some(&out.headers),
+                &out.payload,
+                &prefix,
+                &limits(),
+            )
+            .unwrap();
+            assert_eq!(back.events[0].extensions, traced.extensions, "{mode:?}");
+        }
+        // A malformed one travels as the event's extension, never as a header.
+        let mut bad = event();
+        bad.extensions
+            .push(("traceparent".into(), "nonsense".into()));
+        let out = encode(&bad, &prefix, Mode::Structured, "edge-1", 1);
+        assert!(out.headers.get("traceparent").is_none());
+    }
+
+    #[test]
+    fn a_w3c_header_alone_gives_the_event_its_trace_context() {
+        let prefix = Prefix::parse("weft").unwrap();
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let body = br#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#;
+        let read = |traceparent: &str| {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("content-type", "application/cloudevents+json");
+            headers.insert("traceparent", traceparent);
+            headers.insert("tracestate", "k=v");
+            decode("weft.a", Some(&headers), body, &prefix, &limits())
+                .unwrap()
+                .events
+        };
+        let events = read(tp);
+        assert_eq!(events[0].extension("traceparent"), Some(&tp.into()));
+        assert_eq!(events[0].extension("tracestate"), Some(&"k=v".into()));
+        // Malformed: ignored, the message still imported.
+        let events = read("00-zz-not-a-trace");
+        assert!(
+            events[0].extensions.is_empty(),
+            "{:?}",
+            events[0].extensions
+        );
     }
 
     #[test]

@@ -33,11 +33,13 @@ mod pipeline;
 mod powercut;
 mod repair;
 mod requests;
+mod schemas;
 mod scoped_secrets;
 mod subscriptions;
 mod swap;
 mod tiered;
 mod tls;
 mod tokens;
+mod traces;
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");

@@ -91,7 +91,11 @@ pub fn call(module: &Module, handler: &mut dyn Handler, event: &Event) -> Got {
     };
     match result {
         Outcome::Emit(outs) => {
-            match stamp_outputs(&module.name, &module.manifest.publish, event, outs) {
+            let stamped = stamp_outputs(&module.name, &module.manifest.publish, event, outs)
+                .and_then(|outs| {
+                    weft_core::check_outputs(&module.manifest.schemas, &outs).map(|()| outs)
+                });
+            match stamped {
                 Ok(outs) => Got::Emitted(
                     outs.iter()
                         .map(|o| cloudevents::to_json_text(o, cloudevents::Form::Json))

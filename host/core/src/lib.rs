@@ -62,6 +62,7 @@
 //! - [`consumer`]: reading a queue from outside: pull, stream, acknowledge.
 //! - [`counts`]: totals per module and subscription, for status and metrics.
 //! - [`reply`]: request-reply: reply addresses and the callers waiting on them.
+//! - [`trace`]: the W3C trace context events carry, inherited by module outputs.
 
 pub mod cloudevents;
 pub mod consumer;
@@ -81,6 +82,7 @@ pub mod route;
 pub mod secrets;
 pub mod stamp;
 pub mod topic;
+pub mod trace;
 pub mod units;
 pub mod value;
 pub mod worker;
@@ -93,7 +95,7 @@ pub use hub::{Accepted, Hub, PublishError};
 pub use name::{Name, NameError, QueueOwner};
 pub use quota::{DiskQuota, Full, Quota};
 pub use retry::RetryPolicy;
-pub use stamp::{stamp_ingress, stamp_outputs};
+pub use stamp::{OutputCheck, check_outputs, stamp_ingress, stamp_outputs};
 pub use topic::{Pattern, Patterns, Topic, TopicError};
 pub use value::ExtValue;
 pub use worker::{Control, PROBATION_EVENTS, ROLLBACK_AFTER, Report, Subscription, Worker, short};

@@ -10,11 +10,28 @@ use crate::event::derived_id;
 use crate::reply;
 use crate::{Event, ExtValue, Patterns, Topic};
 
+/// A module's own check of its stamped outputs before they are published (its
+/// enforced JSON Schemas): an error refuses the input like an output to a topic
+/// the module may not publish to. The message follows `output N to `TOPIC``.
+pub trait OutputCheck: Send + Sync + std::fmt::Debug {
+    fn check(&self, out: &Event) -> Result<(), String>;
+}
+
+/// Runs `check` over stamped outputs; the error names the output and its topic.
+pub fn check_outputs(check: &dyn OutputCheck, outputs: &[Event]) -> Result<(), String> {
+    for (i, out) in outputs.iter().enumerate() {
+        check
+            .check(out)
+            .map_err(|e| format!("output {i} to `{}` {e}", out.topic))?;
+    }
+    Ok(())
+}
+
 /// Checks and stamps a module's outputs for one input: valid topics the manifest
 /// grants, a `type`, CloudEvents strings in every string attribute (an output with a
 /// control character is refused like one to an ungranted topic), extensions typed
 /// like the input's, ids derived from the input and position, a default `source`,
-/// the input's `hops`.
+/// the input's `hops`, its trace context (see [`crate::trace`]).
 /// The error is the reason the input is rejected; nothing of it is published.
 pub fn stamp_outputs(
     module: &str,
@@ -52,6 +69,7 @@ pub fn stamp_outputs(
                 return Err(format!("output {i}'s `{attr}` {bad}"));
             }
             type_like_input(&mut out, input);
+            crate::trace::inherit(&mut out, input);
             out.id = derived_id(input, module, i);
             if out.source.is_empty() {
                 out.source = format!("/weft/modules/{module}");

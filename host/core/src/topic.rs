@@ -108,6 +108,30 @@ impl Pattern {
         }
         levels.next().is_none()
     }
+
+    /// Does `self` match every topic that `pattern` can match?
+    ///
+    /// Level by level: an exact level is covered by the same level or `*`; `*` by `*`;
+    /// `>` (one or more trailing levels) covers whatever remains of the pattern as long
+    /// as something does, and is covered only by `>`. So `orders/>` covers `orders/eu/*`
+    /// and `orders/>`, but not `orders2/x`, `orders` (no level after it), `*/x` or `>`.
+    pub fn covers(&self, pattern: &Pattern) -> bool {
+        let mut want = pattern.levels.iter();
+        for g in &self.levels {
+            let Some(p) = want.next() else {
+                // The pattern ends here, so it matches topics shorter than `self`'s.
+                return false;
+            };
+            match (g, p) {
+                (Level::Tail, _) => return true,
+                (_, Level::Tail) => return false,
+                (Level::One, _) => {}
+                (Level::Exact(g), Level::Exact(p)) if g == p => {}
+                _ => return false,
+            }
+        }
+        want.next().is_none()
+    }
 }
 
 impl fmt::Display for Pattern {
@@ -143,6 +167,11 @@ impl Patterns {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Does one of these patterns match every topic `pattern` can match?
+    pub fn covers(&self, pattern: &Pattern) -> bool {
+        self.0.iter().any(|p| p.covers(pattern))
     }
 }
 

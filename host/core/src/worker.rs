@@ -51,7 +51,7 @@ pub const ROLLBACK_AFTER: usize = 3;
 pub enum Control {
     /// Serve with these handlers (a new version) from the next batch on.
     Swap {
-        sub: Subscription,
+        sub: Box<Subscription>,
         handlers: Vec<Box<dyn Handler>>,
         /// Keep the current handlers as the fallback while the new ones prove
         /// themselves (off when the current version is itself broken or the same).
@@ -109,6 +109,9 @@ pub struct Subscription {
     /// `id`, `topic` or an extension); order is kept per key value. With one
     /// handler it does not matter.
     pub key: String,
+    /// The module's own check of its outputs (its enforced JSON Schemas), run
+    /// after stamping; a refusal fails the input like an ungranted topic.
+    pub check: Option<std::sync::Arc<dyn crate::OutputCheck>>,
 }
 
 pub struct Worker {
@@ -175,7 +178,7 @@ impl Worker {
             } => {
                 let old =
                     std::mem::replace(&mut self.handlers, handlers.into_iter().map(Some).collect());
-                let old_sub = std::mem::replace(&mut self.sub, sub);
+                let old_sub = std::mem::replace(&mut self.sub, *sub);
                 self.probation = probation.then(|| Probation {
                     sub: old_sub,
                     handlers: old,
@@ -619,7 +622,11 @@ impl Worker {
     }
 
     fn outputs(&self, input: &Event, outputs: Vec<Event>) -> Result<Vec<Event>, String> {
-        stamp_outputs(&self.sub.name, &self.sub.publish, input, outputs)
+        let outputs = stamp_outputs(&self.sub.name, &self.sub.publish, input, outputs)?;
+        if let Some(check) = &self.sub.check {
+            crate::check_outputs(check.as_ref(), &outputs)?;
+        }
+        Ok(outputs)
     }
 
     /// Counts a failed attempt: the backoff before the next one and the count to

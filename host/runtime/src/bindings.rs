@@ -410,6 +410,13 @@ impl WasiView for InstanceState {
     }
 }
 
+impl InstanceState {
+    /// The trace context the call about to handle `batch` sends with its requests.
+    pub(crate) fn trace_batch(&mut self, batch: &[weft_core::Event]) {
+        self.http.trace_batch(batch);
+    }
+}
+
 impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {

@@ -100,6 +100,12 @@ pub fn load_file(runtime: &Runtime, wasm: &Path, defaults: &Defaults) -> Result<
     };
     if let Some(dir) = wasm.parent() {
         manifest.resolve_paths(dir);
+        if let Err(error) = manifest.load_schemas(dir, &name) {
+            return Err(LoadError::Manifest {
+                path: manifest_path,
+                error,
+            });
+        }
     }
     Module::load(runtime, &name, &bytes, manifest)
 }
@@ -117,7 +123,7 @@ pub fn module_name(path: &Path) -> Result<String, LoadError> {
 }
 
 /// Reads a file only if it is a regular file (not a symlink, FIFO or device) under `max` bytes.
-fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     let meta = std::fs::symlink_metadata(path).map_err(FileError::Unreadable)?;
     if meta.file_type().is_symlink() {
         return Err(FileError::Symlink);

@@ -33,6 +33,7 @@
 //! | [`manifest`]             | `NAME.toml` parsed table by table (`manifest/`); `check_world`     |
 //! | [`inspect`](mod@inspect) | what a `.wasm` is: header, world, linking (`weft check` too)       |
 //! | [`module`]               | a loaded version: link once, instantiate, call, recycle            |
+//! | [`schema`]               | `[schemas]` files: read, compiled once, outputs checked            |
 //! | [`error`]                | [`LoadError`]: why a module was refused, in load order             |
 //! | [`engine`]               | the shared engine, epoch ticker, instance pool, compile cache      |
 //! | `cache_file`             | a compile cache entry: the compiled code and its checksum          |
@@ -48,6 +49,7 @@ pub mod http;
 pub mod inspect;
 pub mod manifest;
 pub mod module;
+pub mod schema;
 
 pub use bindings::InstanceError;
 pub use engine::{Allocator, Runtime, RuntimeConfig, Tier};

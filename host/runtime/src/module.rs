@@ -272,20 +272,23 @@ impl Handler for ModuleHandler {
     fn process(&mut self, batch: &[Event]) -> Result<Vec<Outcome>, CallError> {
         let input: Vec<_> = batch.iter().map(bindings::to_wit).collect();
         let n = batch.len();
-        self.caller.call(|b, store| match b {
-            Bindings::Processor(p) => Ok(p
-                .weft_integration_handler()
-                .call_process(store, &input)?
-                .into_iter()
-                .map(outcome)
-                .collect()),
-            Bindings::Egress(e) => {
-                let results = e.weft_integration_sink().call_deliver(store, &input)?;
-                Ok(delivered(results, n))
+        self.caller.call(|b, store| {
+            store.data_mut().trace_batch(batch);
+            match b {
+                Bindings::Processor(p) => Ok(p
+                    .weft_integration_handler()
+                    .call_process(store, &input)?
+                    .into_iter()
+                    .map(outcome)
+                    .collect()),
+                Bindings::Egress(e) => {
+                    let results = e.weft_integration_sink().call_deliver(store, &input)?;
+                    Ok(delivered(results, n))
+                }
+                Bindings::Ingress(_) => Err(wasmtime::format_err!(
+                    "an ingress connector receives no events"
+                )),
             }
-            Bindings::Ingress(_) => Err(wasmtime::format_err!(
-                "an ingress connector receives no events"
-            )),
         })
     }
 

@@ -311,28 +311,9 @@ impl Access {
     }
 }
 
-/// Does `grant` match every topic that `pattern` can match?
-///
-/// Level by level: an exact level is covered by the same level or `*`; `*` by `*`;
-/// `>` (one or more trailing levels) covers whatever remains of the pattern as long
-/// as something does, and is covered only by `>`. So `orders/>` covers `orders/eu/*`
-/// and `orders/>`, but not `orders2/x`, `orders` (no level after it), `*/x` or `>`.
+/// Does `grant` match every topic that `pattern` can match? See [`Pattern::covers`].
 pub fn covers(grant: &Pattern, pattern: &Pattern) -> bool {
-    let mut want = pattern.as_str().split('/');
-    for g in grant.as_str().split('/') {
-        let Some(p) = want.next() else {
-            // The pattern ends here, so it matches topics shorter than the grant's.
-            return false;
-        };
-        match (g, p) {
-            (">", _) => return true,
-            (_, ">") => return false,
-            ("*", _) => {}
-            (g, p) if g == p && p != "*" => {}
-            _ => return false,
-        }
-    }
-    want.next().is_none()
+    grant.covers(pattern)
 }
 
 /// The guard in front of every `/v1/*` route: authenticates the bearer token, refuses

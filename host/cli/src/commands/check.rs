@@ -35,13 +35,18 @@ fn check(file: &Path) -> anyhow::Result<()> {
     let manifest = file.with_extension("toml");
     if manifest.exists() {
         let text = std::fs::read_to_string(&manifest)?;
-        let m = Manifest::parse(&text, &offline_defaults(&text)).map_err(|e| {
+        let invalid = |e: weft_runtime::ManifestError| {
             anyhow::anyhow!(
                 "{} is invalid:\n  {}",
                 manifest.display(),
                 e.to_string().replace('\n', "\n  ")
             )
-        })?;
+        };
+        let mut m = Manifest::parse(&text, &offline_defaults(&text)).map_err(invalid)?;
+        let name = weft_runtime::folder::module_name(file)
+            .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?;
+        let dir = manifest.parent().unwrap_or(Path::new("."));
+        m.load_schemas(dir, &name).map_err(invalid)?;
         m.check_world(report.world.kind()).map_err(|e| {
             anyhow::anyhow!(
                 "{} does not fit a {}:\n  {}",
@@ -67,6 +72,14 @@ fn check(file: &Path) -> anyhow::Result<()> {
         for f in &m.folders {
             let mode = if f.write { "read-write" } else { "read-only" };
             println!("    folder    {} -> {} ({mode})", f.guest, f.host.display());
+        }
+        for s in m.schemas.entries() {
+            let enforced = if m.schemas.enforce {
+                "enforced"
+            } else {
+                "describes only"
+            };
+            println!("    schema    {} -> {} ({enforced})", s.pattern, s.file);
         }
         for (k, v) in m.shown_config() {
             println!("    config    {k} = {v}");

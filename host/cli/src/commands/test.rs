@@ -72,15 +72,18 @@ fn load(file: &Path, manifest: Option<&Path>) -> anyhow::Result<Arc<Module>> {
             manifest_path.display()
         )
     })?;
-    let manifest = Manifest::parse(&text, &offline_defaults(&text)).map_err(|e| {
+    let invalid = |e: weft_runtime::ManifestError| {
         anyhow::anyhow!(
             "{} is invalid:\n  {}",
             manifest_path.display(),
             e.to_string().replace('\n', "\n  ")
         )
-    })?;
+    };
+    let mut manifest = Manifest::parse(&text, &offline_defaults(&text)).map_err(invalid)?;
     let name = weft_runtime::folder::module_name(file)
         .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?;
+    let dir = manifest_path.parent().unwrap_or(Path::new("."));
+    manifest.load_schemas(dir, &name).map_err(invalid)?;
     let module = Arc::new(
         {
             let _progress = Progress::start(&runtime, file, &wasm);

@@ -192,6 +192,7 @@ impl Scripted {
 /// tiny retry backoffs.
 pub fn subscription() -> Subscription {
     Subscription {
+        check: None,
         name: "proc".into(),
         subscribe: Patterns::parse(&["in/>"]).unwrap(),
         publish: Patterns::parse(&["out/>"]).unwrap(),
@@ -287,7 +288,7 @@ impl Rig {
         let handlers = self.script.handlers(version, lanes);
         self.control
             .send(Control::Swap {
-                sub: self.sub.clone(),
+                sub: Box::new(self.sub.clone()),
                 handlers,
                 probation,
             })

@@ -31,6 +31,17 @@
 //! the connection-level hyper client used here has no redirect logic; a guest
 //! that follows `Location` makes a new request, which passes every step again.
 //!
+//! # Trace context
+//!
+//! A processor's or egress connector's requests carry the W3C `traceparent` and `tracestate`
+//! headers of the events they deliver (see [`weft_core::trace`]): the trace id of
+//! the batch's first event with a valid `traceparent`, a new parent id per request
+//! (each request is a span of its own), the event's `tracestate` as it is. A
+//! header the guest set itself is left alone. A connector that delivers events of
+//! several traces in one call, one request each, and wants each request in its
+//! own event's trace sets `traceparent` itself. An ingress connector's requests
+//! carry none: no event is being handled.
+//!
 //! A refusal is logged at warn on target `weft::sandbox` with the module and
 //! the origin (`scheme://host:port`), never the path or query, which may carry
 //! secrets.

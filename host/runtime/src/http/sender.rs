@@ -21,6 +21,7 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+use weft_core::trace::{self, TraceParent};
 
 use super::body::{BodyLimit, BoundedBody, deadline_after, response_error};
 use super::grant::{Host, HttpGrant, Origin, Refusal};
@@ -53,11 +54,55 @@ impl Timeouts {
 pub struct HttpPolicy {
     module: Arc<str>,
     grant: Arc<HttpGrant>,
+    /// The trace context of the events being delivered, sent on as W3C headers.
+    trace: Option<Trace>,
+}
+
+/// What an egress call's requests carry as `traceparent` and `tracestate`.
+#[derive(Debug, Clone)]
+struct Trace {
+    parent: TraceParent,
+    state: Option<http::HeaderValue>,
 }
 
 impl HttpPolicy {
     pub fn new(module: Arc<str>, grant: Arc<HttpGrant>) -> HttpPolicy {
-        HttpPolicy { module, grant }
+        HttpPolicy {
+            module,
+            grant,
+            trace: None,
+        }
+    }
+
+    /// Sets the trace context the requests of the next call carry (see
+    /// [`crate::http`], "Trace context"): the first event of the batch with a
+    /// valid one, or none.
+    pub fn trace_batch(&mut self, batch: &[weft_core::Event]) {
+        self.trace = batch
+            .iter()
+            .find_map(trace::context)
+            .map(|(parent, state)| Trace {
+                parent,
+                // A tracestate that cannot be a header value is left out, never the request.
+                state: state.and_then(|s| http::HeaderValue::from_str(s).ok()),
+            });
+    }
+
+    /// Adds `traceparent` (a new span of the same trace, one per request) and
+    /// `tracestate` unless the guest set its own `traceparent`.
+    fn add_trace(&self, request: &mut Request<WasiBody>) {
+        let Some(trace) = &self.trace else { return };
+        let headers = request.headers_mut();
+        if headers.contains_key(trace::TRACEPARENT) {
+            return;
+        }
+        if let Ok(value) = http::HeaderValue::from_str(&trace.parent.child().to_string()) {
+            headers.insert(trace::TRACEPARENT, value);
+        }
+        headers.remove(trace::TRACESTATE);
+        if let Some(state) = &trace.state {
+            headers.insert(trace::TRACESTATE, state.clone());
+        }
     }
 
     /// Logs a refusal and turns it into the guest's error.
@@ -102,6 +147,7 @@ impl HttpPolicy {
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         *request.uri_mut() = Uri::from(target);
+        self.add_trace(&mut request);
         // 4. TLS for https, then one HTTP/1.1 exchange with a bounded body.
         let limit = BodyLimit {
             module: self.module.clone(),

@@ -13,7 +13,9 @@
 //! [`Manifest::parse`] reads the tables in order, one file each; each returns
 //! its part and pushes its problems, so adding a table touches one file and one
 //! step: `limits.rs`, `delivery.rs` (with `retry`), `ingress.rs` (triggers),
-//! `http.rs`, `folders.rs` and `config.rs` (with secret references).
+//! `http.rs`, `folders.rs`, `config.rs` (with secret references) and
+//! `schemas.rs` (JSON Schemas of what the module publishes; their files are
+//! read by [`Manifest::load_schemas`], see [`crate::schema`]).
 //! `field.rs` words the problems of sizes and durations for all of them.
 
 mod config;
@@ -23,6 +25,7 @@ mod folders;
 mod http;
 mod ingress;
 mod limits;
+mod schemas;
 #[cfg(test)]
 mod tests;
 
@@ -108,6 +111,9 @@ pub struct Manifest {
     pub http: Arc<crate::http::HttpGrant>,
     /// Host folders mapped into the guest.
     pub folders: Vec<Folder>,
+    /// JSON Schemas of what the module publishes (`[schemas]`), compiled by
+    /// [`Manifest::load_schemas`].
+    pub schemas: crate::schema::Schemas,
 }
 
 impl std::fmt::Debug for Manifest {
@@ -117,6 +123,7 @@ impl std::fmt::Debug for Manifest {
             .field("publish", &self.publish)
             .field("ingress", &self.ingress)
             .field("folders", &self.folders)
+            .field("schemas", &self.schemas)
             .field(
                 "config_keys",
                 &self.config.iter().map(|(k, _)| k).collect::<Vec<_>>(),
@@ -151,6 +158,7 @@ struct File {
     http: Option<http::HttpFile>,
     #[serde(default)]
     folders: BTreeMap<String, folders::FolderFile>,
+    schemas: Option<schemas::SchemasFile>,
 }
 
 impl Manifest {
@@ -200,6 +208,8 @@ impl Manifest {
         let folders = folders::parse(&file.folders, &mut problems);
         // 7. [config], secret references resolved.
         let config = config::parse(file.config, &defaults.secrets, module, &mut problems);
+        // 8. [schemas]: patterns and file names; the files are read later.
+        let schemas = schemas::parse(file.schemas.as_ref(), &publish, &mut problems);
         if !problems.is_empty() {
             // Problems quote values, which may be huge: each is cut to a line.
             let problems = problems
@@ -224,6 +234,16 @@ impl Manifest {
             ingress,
             http: Arc::new(http),
             folders,
+            schemas,
+        })
+    }
+
+    /// Reads, checks and compiles the `[schemas]` files from `dir`, the
+    /// manifest's folder, for module `module` (files are `NAME.*.schema.json`).
+    /// Every module load calls it once; the compiled schemas serve every event.
+    pub fn load_schemas(&mut self, dir: &Path, module: &str) -> Result<(), ManifestError> {
+        self.schemas.load(dir, module).map_err(|p| {
+            ManifestError::Problems(p.iter().map(|p| weft_core::excerpt::bounded(p)).collect())
         })
     }
 

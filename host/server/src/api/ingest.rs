@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use weft_core::{PublishError, Topic, cloudevents};
+use weft_core::{PublishError, Topic, cloudevents, trace};
 
 use super::extract::{Path, RawBody};
 use super::state::AppState;
@@ -103,10 +103,15 @@ pub(super) fn events(
     if let Err(refused) = access.check_publish(topic.as_str()) {
         return Err(Box::new(refused.into_response()));
     }
-    let events = match cloudevents::decode(headers, body, &topic, &app.limits) {
+    let mut events = match cloudevents::decode(headers, body, &topic, &app.limits) {
         Ok(e) => e,
         Err(e) => return refuse(Kind::InvalidEvent, e.to_string()),
     };
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let (parent, state) = (header(trace::TRACEPARENT), header(trace::TRACESTATE));
+    for e in &mut events {
+        trace::adopt(e, parent, state);
+    }
     // Every event of a batch, whatever its topic: one refused, nothing stored.
     if let Some(refused) = events
         .iter()

@@ -493,7 +493,7 @@ impl Supervisor {
                         .await?;
                 }
                 let _ = control.send(Control::Swap {
-                    sub,
+                    sub: Box::new(sub),
                     handlers: handlers(&module),
                     probation: !same_code,
                 });
@@ -710,6 +710,8 @@ impl Supervisor {
             quota: m.quota,
             max_errors: self.settings.max_errors,
             key: m.key.clone(),
+            check: (m.schemas.enforce && !m.schemas.is_empty())
+                .then(|| Arc::new(m.schemas.clone()) as Arc<dyn weft_core::OutputCheck>),
         }
     }
 }

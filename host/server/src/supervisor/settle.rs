@@ -10,6 +10,7 @@
 //! acts on it, so the rules are tested against a real folder without wasmtime.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash as _, Hasher as _};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,11 +20,15 @@ pub const SETTLE: Duration = Duration::from_millis(300);
 /// A file's size and modification time, if it exists.
 pub type FileLook = Option<(u64, SystemTime)>;
 
-/// How a module's pair of files looks: the `.wasm`, then the `.toml`.
+/// How a module's files look: the `.wasm`, the `.toml`, and its JSON Schemas
+/// (`NAME.*.schema.json`, see `weft_runtime::schema`) folded into one number, so
+/// a changed schema file reloads the module like a changed manifest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Look {
     pub wasm: FileLook,
     pub toml: FileLook,
+    /// 0 without schema files; else a hash of their names, sizes and times.
+    pub schemas: u64,
 }
 
 /// What to do after one look at the folder.
@@ -49,23 +54,34 @@ pub fn scan(dir: &Path) -> BTreeMap<String, Look> {
     for entry in entries.flatten() {
         let path = entry.path();
         let ext = path.extension().and_then(|e| e.to_str());
-        if !matches!(ext, Some("wasm") | Some("toml")) {
-            continue;
-        }
-        let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+        let Some(file) = path.file_name().and_then(|s| s.to_str()) else {
             continue;
         };
-        if name.starts_with('.') {
+        let name = match ext {
+            Some("wasm") | Some("toml") => path.file_stem().and_then(|s| s.to_str()),
+            // `NAME.*.schema.json`: module names have no dots.
+            Some("json") if file.ends_with(".schema.json") => file.split('.').next(),
+            _ => None,
+        };
+        let Some(name) = name else {
+            continue;
+        };
+        if name.is_empty() || name.starts_with('.') {
             continue;
         }
         let look = std::fs::symlink_metadata(&path)
             .ok()
             .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
         let e = out.entry(name.to_owned()).or_default();
-        if ext == Some("wasm") {
-            e.wasm = look;
-        } else {
-            e.toml = look;
+        match ext {
+            Some("wasm") => e.wasm = look,
+            Some("toml") => e.toml = look,
+            _ => {
+                // Summed, so the order the folder lists files in does not matter.
+                let mut h = std::hash::DefaultHasher::new();
+                (file, look).hash(&mut h);
+                e.schemas = e.schemas.wrapping_add(h.finish() | 1);
+            }
         }
     }
     out
@@ -215,6 +231,34 @@ mod tests {
         std::fs::rename(f.dir.path().join(".m.wasm"), f.dir.path().join("m.wasm")).unwrap();
         f.plan(t0 + SETTLE);
         assert_eq!(Folder::names(&f.plan(t0 + SETTLE * 2)), ["m"]);
+    }
+
+    #[test]
+    fn a_changed_schema_file_is_a_changed_module() {
+        let mut f = Folder::new();
+        let t0 = Instant::now();
+        f.write("a.wasm", b"a");
+        f.write("a.toml", b"");
+        f.write("a.order.schema.json", b"{}");
+        f.write("ab.order.json", b"{}");
+        f.plan(t0);
+        let plan = f.plan(t0 + SETTLE);
+        assert_eq!(Folder::names(&plan), ["a"]);
+        assert_ne!(plan.take[0].1.schemas, 0);
+        f.running.insert("a".into(), plan.take[0].1);
+        assert!(f.plan(t0 + SETTLE * 2).take.is_empty());
+        f.write("a.order.schema.json", b"{\"type\": \"object\"}");
+        f.plan(t0 + SETTLE * 2);
+        assert_eq!(
+            Folder::names(&f.plan(t0 + SETTLE * 3)),
+            ["a"],
+            "taken again"
+        );
+        std::fs::remove_file(f.dir.path().join("a.order.schema.json")).unwrap();
+        f.plan(t0 + SETTLE * 3);
+        let plan = f.plan(t0 + SETTLE * 4);
+        assert_eq!(Folder::names(&plan), ["a"], "a removed schema too");
+        assert_eq!(plan.take[0].1.schemas, 0);
     }
 
     #[test]

@@ -71,6 +71,9 @@ impl Connector {
     ) -> Result<usize, CommitError> {
         let events = stamp_ingress(&self.module.name, &self.module.manifest.publish, events)
             .map_err(CommitError::Refused)?;
+        // Enforced schemas refuse the whole batch, like an ungranted topic.
+        weft_core::check_outputs(&self.module.manifest.schemas, &events)
+            .map_err(CommitError::Refused)?;
         let owner = &self.module.name;
         let mut changes: Vec<weft_store::StateChange> = state
             .into_iter()
